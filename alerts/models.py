@@ -1,0 +1,101 @@
+"""Alerts: dangerous-driving events that operators see, review and act on."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from detection.camera_config import EVENT_TYPE_CHOICES
+
+
+class AlertQuerySet(models.QuerySet["Alert"]):
+    def review(self, status: str, user: object, note: str = "") -> int:
+        """Set the review outcome of every alert here (admin, dashboard and API all call this)."""
+        if status not in Alert.Review.values:
+            raise ValueError(f"unknown review status {status!r}")
+        is_new = status == Alert.Review.NEW
+        fields: dict[str, object] = {
+            "review_status": status,
+            "reviewed_by": None if is_new else user,
+            "reviewed_at": None if is_new else timezone.now(),
+        }
+        if note:
+            fields["review_note"] = note
+        return self.update(**fields)
+
+
+class Alert(models.Model):
+    class Severity(models.IntegerChoices):
+        # Integers so that "high or worse" is a simple comparison in filters and notification rules.
+        LOW = 1, "Low"
+        MEDIUM = 2, "Medium"
+        HIGH = 3, "High"
+        CRITICAL = 4, "Critical"
+
+    class Verification(models.TextChoices):
+        PENDING = "pending", "Awaiting LLM"
+        CONFIRMED = "confirmed", "Confirmed by LLM"
+        REJECTED = "rejected", "Judged harmless by LLM"
+        UNVERIFIED = "unverified", "Not verified (rules only)"
+
+    class Review(models.TextChoices):
+        NEW = "new", "New"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        CONFIRMED = "confirmed", "Confirmed"
+        FALSE_POSITIVE = "false_positive", "False positive"
+        RESOLVED = "resolved", "Resolved"
+
+    # Derived from the event (camera, rule, track, event start): the same event recorded twice is one row.
+    idempotency_key = models.CharField(max_length=128, unique=True)
+    camera = models.ForeignKey("detection.Camera", on_delete=models.PROTECT, related_name="alerts")
+    event_type = models.CharField(max_length=32, choices=EVENT_TYPE_CHOICES, db_index=True)
+    risk_types = models.JSONField(default=list, blank=True, help_text="All risk types named by the rule and the LLM.")
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.MEDIUM, db_index=True)
+    confidence = models.FloatField(default=0.5)
+    track_ids = models.JSONField(default=list, blank=True)
+
+    event_started_at = models.DateTimeField(help_text="When the rule's definition was first met (frame time).")
+    detected_at = models.DateTimeField(help_text="When the rule fired.")
+    notified_at = models.DateTimeField(null=True, blank=True, help_text="When operators were first notified.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    keyframe = models.ImageField(upload_to="alerts/%Y/%m/%d/", blank=True)
+    crop = models.ImageField(upload_to="alerts/%Y/%m/%d/", blank=True)
+    measurements = models.JSONField(default=dict, blank=True, help_text="The values that made the rule fire.")
+
+    verification = models.CharField(
+        max_length=16, choices=Verification.choices, default=Verification.PENDING, db_index=True
+    )
+    analysis = models.OneToOneField(
+        "analysis.LLMAnalysis", null=True, blank=True, on_delete=models.SET_NULL, related_name="alert"
+    )
+    description = models.TextField(blank=True)
+
+    review_status = models.CharField(max_length=16, choices=Review.choices, default=Review.NEW, db_index=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviewed_alerts"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+
+    objects = AlertQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-detected_at"]
+        indexes = [models.Index(fields=["camera", "-detected_at"], name="alert_camera_recent")]
+        constraints = [
+            models.CheckConstraint(condition=Q(confidence__gte=0) & Q(confidence__lte=1), name="alert_confidence_0_1"),
+            models.CheckConstraint(
+                condition=Q(detected_at__gte=F("event_started_at")), name="alert_detected_after_start"
+            ),
+            # Every review beyond "new" says when it happened.
+            models.CheckConstraint(
+                condition=Q(review_status="new") | Q(reviewed_at__isnull=False), name="alert_review_has_time"
+            ),
+            models.CheckConstraint(condition=Q(severity__gte=1) & Q(severity__lte=4), name="alert_severity_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_type_display()} #{self.pk} at {self.detected_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,57 @@
+"""Create the operator login and the demo camera on the bundled intersection clip (idempotent)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+
+from detection.assets import CLIP_CARS_TRUCK, asset_path
+from detection.models import Camera
+
+DEMO_CAMERA = "Demo intersection"
+
+
+class Command(BaseCommand):
+    help = "Create (or show) the operator login and the demo camera."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--username", default="operator")
+        parser.add_argument("--reset-password", action="store_true", help="give the operator a new password")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        username, password = self.ensure_operator(options["username"], options["reset_password"])
+        camera, created = Camera.objects.get_or_create(
+            name=DEMO_CAMERA, defaults={"source_url": str(asset_path(CLIP_CARS_TRUCK)), "detect_fps": 10.0}
+        )
+        self.stdout.write(f"{'created' if created else 'kept'} camera {camera.name!r} ({camera.masked_source})")
+        self.stdout.write("")
+        self.stdout.write(f"  operator login: {username}")
+        self.stdout.write(f"  password:       {password}")
+        self.stdout.write("")
+
+    def ensure_operator(self, username: str, reset: bool) -> tuple[str, str]:
+        """The generated password is kept (mode 600) in the data folder so every start can print it,
+        until the operator changes it; then we only say that it was changed."""
+        User = get_user_model()
+        stored = Path(settings.DATA_DIR) / "operator_password"
+        user = User.objects.filter(username=username).first()
+        if user is None or reset:
+            password = secrets.token_urlsafe(12)
+            if user is None:
+                User.objects.create_superuser(username=username, email="", password=password)
+            else:
+                user.set_password(password)
+                user.save(update_fields=["password"])
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            stored.write_text(password)
+            stored.chmod(0o600)
+            return username, password
+        password = stored.read_text().strip() if stored.exists() else ""
+        if password and user.check_password(password):
+            return username, password
+        return username, "(changed by you; `manage.py bootstrap_demo --reset-password` sets a new one)"

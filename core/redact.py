@@ -1,0 +1,61 @@
+"""Keep secrets out of everything a person or a scraper can read.
+
+Camera URLs often carry ``user:password@``; DashScope keys are bearer secrets. Admin list views,
+log lines, metric labels and error messages go through these helpers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+# userinfo in any scheme://user[:password]@host form, including strings that are not valid URLs
+# (an error message from FFmpeg quoting the URL, say).
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+
+
+def mask_url(url: str) -> str:
+    """``rtsp://admin:hunter2@cam/x`` -> ``rtsp://admin:***@cam/x``; other URLs unchanged."""
+
+    def repl(match: re.Match[str]) -> str:
+        user = match.group("userinfo").split(":", 1)[0]
+        return f"{match.group('scheme')}{user}:***@"
+
+    return _USERINFO.sub(repl, url)
+
+
+def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """Mask URL credentials and every given secret inside free text (error messages, replies)."""
+    text = mask_url(text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, mask_key(secret))
+    return text
+
+
+def mask_key(key: str) -> str:
+    """A recognisable but useless form of an API key: its last four characters only."""
+    return f"…{key[-4:]}" if len(key) > 8 else "****"
+
+
+def key_id(key: str) -> str:
+    """A stable short id for a key, safe for metric labels and database rows."""
+    return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def restore_masked_url(submitted: str, stored: str) -> str | None:
+    """Put the stored password back into a URL that came back from a form in masked form.
+
+    Forms show ``user:***@`` instead of the password; when that comes back unchanged for the same
+    user, the stored password is meant. Returns None if the submitted URL is masked but cannot be
+    restored (another user name, or no stored password), so the caller can ask for the password.
+    """
+    if ":***@" not in submitted:
+        return submitted
+    old = _USERINFO.search(stored)
+    new = _USERINFO.search(submitted)
+    if not old or not new or ":" not in old.group("userinfo"):
+        return None
+    if new.group("userinfo").split(":", 1)[0] != old.group("userinfo").split(":", 1)[0]:
+        return None
+    return submitted[: new.start("userinfo")] + old.group("userinfo") + submitted[new.end("userinfo") :]

@@ -1,0 +1,160 @@
+"""Camera admin: registration, live status at a glance, and a one-frame check of the source."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from core.redact import restore_masked_url
+from detection.grab import FrameGrabError, grab_frame
+from detection.models import Camera
+
+STATUS_COLOURS: dict[str, str] = {
+    Camera.Status.ONLINE: "#1a7f37",
+    Camera.Status.OFFLINE: "#9a6700",
+    Camera.Status.ERROR: "#cf222e",
+    Camera.Status.UNKNOWN: "#57606a",
+}
+
+LIVE_STATUS_FIELDS = (
+    "status",
+    "status_changed_at",
+    "last_frame_at",
+    "last_error",
+    "reconnect_count",
+    "created_at",
+    "updated_at",
+)
+
+
+class CameraForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Never sends a stored stream password back to the browser; ``***`` keeps the stored one."""
+
+    class Meta:
+        model = Camera
+        fields = [
+            "name",
+            "source_url",
+            "enabled",
+            "detect_fps",
+            "confidence_threshold",
+            "classes",
+            "speed_limit_kmh",
+            "calibration",
+            "zones",
+            "rules",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["source_url"] = self.instance.masked_source
+
+    def clean_source_url(self) -> str:
+        submitted: str = self.cleaned_data["source_url"]
+        stored = Camera.objects.filter(pk=self.instance.pk).values_list("source_url", flat=True).first() or ""
+        restored = restore_masked_url(submitted, stored)
+        if restored is None:
+            raise ValidationError("Enter the stream password again (it is hidden as *** and the user name changed).")
+        return restored
+
+
+@admin.register(Camera)
+class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = CameraForm
+    list_display = [
+        "name",
+        "source_display",
+        "enabled",
+        "status_badge",
+        "last_frame_at",
+        "reconnect_count",
+        "detect_fps",
+        "speed_limit_kmh",
+    ]
+    list_filter = ["enabled", "status"]
+    search_fields = ["name"]  # not the source: it may hold credentials
+    actions = ["enable_cameras", "disable_cameras", "grab_frame_action"]
+    readonly_fields = LIVE_STATUS_FIELDS
+    fieldsets = [
+        (None, {"fields": ["name", "source_url", "enabled"]}),
+        ("Detection", {"fields": ["detect_fps", "confidence_threshold", "classes"]}),
+        ("Road and rules", {"fields": ["speed_limit_kmh", "calibration", "zones", "rules"]}),
+        ("Live status", {"fields": LIVE_STATUS_FIELDS}),
+    ]
+    change_form_template = "admin/detection/camera/change_form.html"
+
+    @admin.display(description="source")
+    def source_display(self, obj: Camera) -> str:
+        return obj.masked_source
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Camera) -> str:
+        title = obj.last_error or obj.get_status_display()
+        return format_html(
+            '<span title="{}" style="color:#fff;background:{};padding:2px 8px;border-radius:8px">{}</span>',
+            title,
+            STATUS_COLOURS.get(obj.status, "#57606a"),
+            obj.get_status_display(),
+        )
+
+    @admin.action(description="Enable selected cameras")
+    def enable_cameras(self, request: HttpRequest, queryset: QuerySet[Camera]) -> None:
+        count = queryset.update(enabled=True)
+        self.message_user(request, f"Enabled {count} camera(s).", messages.SUCCESS)
+
+    @admin.action(description="Disable selected cameras")
+    def disable_cameras(self, request: HttpRequest, queryset: QuerySet[Camera]) -> None:
+        count = queryset.update(enabled=False)
+        self.message_user(request, f"Disabled {count} camera(s).", messages.SUCCESS)
+
+    @admin.action(description="Grab one frame from the source")
+    def grab_frame_action(self, request: HttpRequest, queryset: QuerySet[Camera]) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one camera to grab a frame from.", messages.WARNING)
+            return None
+        camera = queryset.get()
+        return HttpResponseRedirect(reverse("admin:detection_camera_grab", args=[camera.pk]))
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "<int:camera_id>/grab/",
+                self.admin_site.admin_view(self.grab_view),
+                name="detection_camera_grab",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def grab_view(self, request: HttpRequest, camera_id: int) -> HttpResponse:
+        camera = get_object_or_404(Camera, pk=camera_id)
+        if not self.has_view_or_change_permission(request, camera):
+            return HttpResponseRedirect(reverse("admin:index"))
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": f"Frame from {camera.name}",
+            "camera": camera,
+            "opts": self.model._meta,
+        }
+        try:
+            grab = grab_frame(camera.source, settings.CAMERA_OPEN_TIMEOUT_S)
+            context.update(
+                image_data=base64.b64encode(grab.jpeg()).decode(),
+                width=grab.size[0],
+                height=grab.size[1],
+                elapsed_ms=round(grab.elapsed_s * 1000),
+            )
+        except (FrameGrabError, ValidationError) as exc:
+            context["error"] = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        return TemplateResponse(request, "admin/detection/camera/grab.html", context)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DetectionConfig(AppConfig):
+    name = "detection"
+    verbose_name = "Cameras and detection"

@@ -1,0 +1,130 @@
+"""Cameras: where frames come from, how they are judged, and how the stream is doing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from core.redact import mask_url
+from detection import camera_config
+from detection.geometry import Homography, fit_homography
+from detection.sources import Source, parse_source, validate_source_url
+
+
+def default_classes() -> list[str]:
+    return list(camera_config.ROAD_USER_CLASSES)
+
+
+class Camera(models.Model):
+    class Status(models.TextChoices):
+        UNKNOWN = "unknown", "Not started"
+        ONLINE = "online", "Online"
+        OFFLINE = "offline", "Offline"
+        ERROR = "error", "Error"
+
+    name = models.CharField(max_length=100, unique=True)
+    source_url = models.CharField(
+        "source",
+        max_length=2000,
+        validators=[validate_source_url],
+        help_text="rtsp://user:password@host:554/stream, http(s)://host/video.mjpg, or an absolute path of a "
+        "video file under CAMERA_FILE_ROOTS (files loop). Credentials are never shown in lists or logs.",
+    )
+    enabled = models.BooleanField(default=True, db_index=True)
+    detect_fps = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(0.2), MaxValueValidator(30.0)],
+        help_text="Frames per second sent to the detector (sampled by frame timestamps).",
+    )
+    confidence_threshold = models.FloatField(
+        default=0.35, validators=[MinValueValidator(0.05), MaxValueValidator(0.95)]
+    )
+    classes = models.JSONField(
+        "classes of interest",
+        default=default_classes,
+        validators=[camera_config.validate_classes],
+        help_text="COCO class names to detect and track.",
+    )
+    speed_limit_kmh = models.PositiveSmallIntegerField(
+        default=50, validators=[MinValueValidator(5), MaxValueValidator(300)]
+    )
+    calibration = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[camera_config.validate_calibration],
+        help_text='Road-plane calibration: {"image_points": [[x, y], ...], "world_points": [[X, Y], ...]}, '
+        "image points normalized 0..1, world points in metres, at least four pairs.",
+    )
+    zones = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[camera_config.validate_zones],
+        help_text='Lanes, crosswalks and no-stopping areas: [{"name": ..., "kind": "lane", "polygon": [[x, y], ...], '
+        '"flow": [[x, y], [x, y]]}, ...].',
+    )
+    rules = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[camera_config.validate_rules],
+        help_text='Per-rule overrides of the default thresholds, e.g. {"tailgating": {"headway_s": 1.0}}.',
+    )
+
+    # Live status, written by the capture process.
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNKNOWN, db_index=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    last_frame_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    reconnect_count = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(detect_fps__gte=0.2) & Q(detect_fps__lte=30.0), name="camera_detect_fps_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence_threshold__gte=0.05) & Q(confidence_threshold__lte=0.95),
+                name="camera_confidence_range",
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="camera_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def masked_source(self) -> str:
+        return mask_url(self.source_url)
+
+    @property
+    def source(self) -> Source:
+        return parse_source(self.source_url)
+
+    @property
+    def homography(self) -> Homography | None:
+        if not self.calibration:
+            return None
+        return fit_homography(self.calibration["image_points"], self.calibration["world_points"])
+
+    def set_status(self, status: str, *, error: str = "", **extra: Any) -> bool:
+        """Record a status change from the capture process; returns whether it changed.
+
+        A conditional UPDATE, so a stale process cannot flip a camera back and the web process
+        never races a read-modify-write with the capture process.
+        """
+        now = timezone.now()
+        fields: dict[str, Any] = {"status": status, "status_changed_at": now, "last_error": mask_url(error), **extra}
+        changed = (
+            Camera.objects.filter(pk=self.pk).exclude(status=status, last_error=fields["last_error"]).update(**fields)
+        )
+        if changed:
+            for key, value in fields.items():
+                setattr(self, key, value)
+        return bool(changed)

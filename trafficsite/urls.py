@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from core import views as core_views
+
+admin.site.site_header = "Traffic safety"
+admin.site.site_title = "Traffic safety"
+admin.site.index_title = "Operations"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("media/<path:path>", core_views.protected_media, name="media"),
+    # django-prometheus serves /metrics (unauthenticated on purpose: keep it on the internal network).
+    path("", include("django_prometheus.urls")),
+]
