@@ -125,9 +125,33 @@ def prepare_env(args: argparse.Namespace) -> tuple[dict[str, str], subprocess.Po
         redis_proc, env["REDIS_URL"] = start_embedded_redis(data)
     if env.get("DATABASE_URL"):
         log("using DATABASE_URL from the environment")
+        ensure_postgres_database(env["DATABASE_URL"])
     else:
         log(f"using SQLite in {data} (set DATABASE_URL for PostgreSQL)")
     return env, redis_proc
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the PostgreSQL database named in DATABASE_URL if the server lacks it (first run)."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        return
+    name = parts.path.lstrip("/")
+    admin_url = parts._replace(path="/postgres").geturl()
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                log(f"created PostgreSQL database {name!r}")
+    except psycopg.Error as exc:
+        # Not fatal: the role may lack CREATEDB while the database exists; migrate will say more.
+        log(f"could not check or create database {name!r}: {type(exc).__name__}")
 
 
 def manage(env: dict[str, str], *argv: str) -> None:
