@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from django import forms
@@ -10,13 +11,15 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from core.redact import restore_masked_url
+from core.redisclient import get_redis
+from detection.capture.camera import snapshot_key, stats_key
 from detection.grab import FrameGrabError, grab_frame
 from detection.models import Camera
 
@@ -37,24 +40,19 @@ LIVE_STATUS_FIELDS = (
     "updated_at",
 )
 
+EDITABLE_FIELDSETS: Any = [
+    (None, {"fields": ["name", "source_url", "enabled"]}),
+    ("Detection", {"fields": ["detect_fps", "confidence_threshold", "classes", "motion_gate", "motion_threshold"]}),
+    ("Road and rules", {"fields": ["speed_limit_kmh", "calibration", "zones", "rules"]}),
+]
+
 
 class CameraForm(forms.ModelForm):  # type: ignore[type-arg]
     """Never sends a stored stream password back to the browser; ``***`` keeps the stored one."""
 
     class Meta:
         model = Camera
-        fields = [
-            "name",
-            "source_url",
-            "enabled",
-            "detect_fps",
-            "confidence_threshold",
-            "classes",
-            "speed_limit_kmh",
-            "calibration",
-            "zones",
-            "rules",
-        ]
+        fields = [name for _, options in EDITABLE_FIELDSETS for name in options["fields"]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -87,12 +85,7 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["name"]  # not the source: it may hold credentials
     actions = ["enable_cameras", "disable_cameras", "grab_frame_action"]
     readonly_fields = LIVE_STATUS_FIELDS
-    fieldsets = [
-        (None, {"fields": ["name", "source_url", "enabled"]}),
-        ("Detection", {"fields": ["detect_fps", "confidence_threshold", "classes"]}),
-        ("Road and rules", {"fields": ["speed_limit_kmh", "calibration", "zones", "rules"]}),
-        ("Live status", {"fields": LIVE_STATUS_FIELDS}),
-    ]
+    fieldsets = [*EDITABLE_FIELDSETS, ("Live status", {"fields": LIVE_STATUS_FIELDS})]
     change_form_template = "admin/detection/camera/change_form.html"
 
     @admin.display(description="source")
@@ -130,12 +123,34 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_urls(self) -> list[URLPattern]:
         custom = [
             path(
+                "<int:camera_id>/snapshot.jpg",
+                self.admin_site.admin_view(self.snapshot_view),
+                name="detection_camera_snapshot",
+            ),
+            path(
                 "<int:camera_id>/grab/",
                 self.admin_site.admin_view(self.grab_view),
                 name="detection_camera_grab",
-            )
+            ),
         ]
         return custom + super().get_urls()
+
+    def snapshot_view(self, request: HttpRequest, camera_id: int) -> HttpResponse:
+        """The latest annotated frame from the camera's capture process (kept in Redis)."""
+        camera = get_object_or_404(Camera, pk=camera_id)
+        if not self.has_view_or_change_permission(request, camera):
+            return HttpResponseRedirect(reverse("admin:index"))
+        jpeg = get_redis().get(snapshot_key(camera.pk))
+        if not jpeg:
+            raise Http404("No snapshot yet: the camera is not being captured.")
+        response = HttpResponse(jpeg, content_type="image/jpeg")
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        raw = get_redis().get(stats_key(int(object_id))) if object_id.isdigit() else None
+        extra_context = {**(extra_context or {}), "live_stats": json.loads(raw) if raw else None}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def grab_view(self, request: HttpRequest, camera_id: int) -> HttpResponse:
         camera = get_object_or_404(Camera, pk=camera_id)

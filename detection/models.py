@@ -49,6 +49,15 @@ class Camera(models.Model):
         validators=[camera_config.validate_classes],
         help_text="COCO class names to detect and track.",
     )
+    motion_gate = models.BooleanField(
+        default=True,
+        help_text="Skip detection on frames without motion (a static frame is still checked every few seconds).",
+    )
+    motion_threshold = models.FloatField(
+        default=0.002,
+        validators=[MinValueValidator(0.0001), MaxValueValidator(0.5)],
+        help_text="Share of the picture that must change for a frame to count as motion.",
+    )
     speed_limit_kmh = models.PositiveSmallIntegerField(
         default=50, validators=[MinValueValidator(5), MaxValueValidator(300)]
     )
@@ -106,6 +115,16 @@ class Camera(models.Model):
     @property
     def source(self) -> Source:
         return parse_source(self.source_url)
+
+    def capture_fingerprint(self) -> str:
+        """Changes whenever a setting that the camera process uses changes: it is then restarted."""
+        import hashlib
+        import json
+
+        fields = ["source_url", "detect_fps", "confidence_threshold", "classes", "motion_gate", "motion_threshold",
+                  "speed_limit_kmh", "calibration", "zones", "rules"]  # fmt: skip
+        payload = json.dumps({f: getattr(self, f) for f in fields}, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
     def homography(self) -> Homography | None:

@@ -8,6 +8,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from tests.support.rtsp import free_port
 from tests.workers import WorkerProcess
 
 
@@ -27,9 +28,15 @@ def test_database_url(django_db_setup: None) -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(test_database_url: str) -> Iterator[WorkerProcess]:
+def celery_worker(test_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     """One real prefork worker on every queue, shared by the session."""
-    worker = WorkerProcess(queues="detect,llm,alerts,maintenance", name="tests", database_url=test_database_url)
+    metrics_dir = tmp_path_factory.mktemp("worker-metrics")
+    worker = WorkerProcess(
+        queues="detect,llm,alerts,maintenance",
+        name="tests",
+        database_url=test_database_url,
+        extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "METRICS_PORT": str(free_port())},
+    )
     worker.start()
     try:
         worker.wait_ready(("detect", "llm", "alerts", "maintenance"))

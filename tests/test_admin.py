@@ -77,6 +77,7 @@ def test_saving_the_masked_form_keeps_the_stored_password(client_in: Client) -> 
         "calibration": "{}",
         "zones": "[]",
         "rules": "{}",
+        "motion_threshold": "0.002",
     }
     response = client_in.post(reverse("admin:detection_camera_change", args=[camera.pk]), data)
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -189,3 +190,29 @@ def test_failed_jobs_are_listed_with_their_error(client_in: Client) -> None:
     )
     page = client_in.get(reverse("admin:core_failedjob_changelist")).content.decode()
     assert "analysis.analyze_event" in page and "Throttling" in page
+
+
+def test_the_camera_page_shows_the_live_snapshot_and_counts(client_in: Client) -> None:
+    import json
+
+    from core.redisclient import get_redis
+    from detection.capture.camera import snapshot_key, stats_key
+
+    camera = make_camera()
+    page = client_in.get(reverse("admin:detection_camera_change", args=[camera.pk])).content.decode()
+    assert "the camera is not being captured" in page
+    assert client_in.get(reverse("admin:detection_camera_snapshot", args=[camera.pk])).status_code == 404
+    stats = {
+        "tracks": 3,
+        "counts": {"car": 2, "truck": 1},
+        "groups": 1,
+        "fps_in": 20.0,
+        "fps_detected": 5.0,
+        "dropped": 0,
+    }
+    get_redis().set(stats_key(camera.pk), json.dumps(stats))
+    get_redis().set(snapshot_key(camera.pk), b"\xff\xd8jpeg")
+    page = client_in.get(reverse("admin:detection_camera_change", args=[camera.pk])).content.decode()
+    assert "3 road user(s) tracked" in page and "2 car" in page and "5.0 fps detected" in page
+    snapshot = client_in.get(reverse("admin:detection_camera_snapshot", args=[camera.pk]))
+    assert snapshot["Content-Type"] == "image/jpeg" and snapshot.content == b"\xff\xd8jpeg"

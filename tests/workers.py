@@ -72,6 +72,16 @@ class WorkerProcess:
                 return
         raise RuntimeError(f"worker {self.name} not ready after {timeout_s} s:\n{self.log()}")
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['METRICS_PORT']}/metrics"
+
+    def metrics(self) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as resp:  # noqa: S310 - our own localhost port
+            return str(resp.read().decode())
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
 

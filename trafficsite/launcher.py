@@ -42,10 +42,19 @@ def log(message: str) -> None:
 class Child:
     name: str
     argv: list[str]
+    metrics_port: int | None = None  # processes other than web serve their metrics here
     proc: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
 
     def start(self, env: dict[str, str]) -> None:
+        env = dict(env)
+        if self.metrics_port is not None:
+            # Multiprocess mode: a folder per process tree, emptied before each start (see core/metrics.py).
+            folder = data_dir() / "metrics" / self.name
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+            env["METRICS_PORT"] = str(self.metrics_port)
         self.proc = subprocess.Popen(self.argv, env=env, cwd=BASE_DIR)
 
     def alive(self) -> bool:
@@ -158,7 +167,7 @@ def manage(env: dict[str, str], *argv: str) -> None:
     subprocess.run([*MANAGE, *argv], env=env, cwd=BASE_DIR, check=True)
 
 
-def celery_worker(queue: str, concurrency: int) -> Child:
+def celery_worker(queue: str, concurrency: int, metrics_port: int) -> Child:
     argv = [
         PYTHON,
         "-m",
@@ -175,16 +184,18 @@ def celery_worker(queue: str, concurrency: int) -> Child:
         "--loglevel",
         "INFO",
     ]
-    return Child(f"worker-{queue}", argv)
+    return Child(f"worker-{queue}", argv, metrics_port)
 
 
 def children(args: argparse.Namespace) -> list[Child]:
+    port = args.metrics_base_port
     return [
         Child("web", [PYTHON, "-m", "daphne", "-b", args.host, "-p", str(args.port), "trafficsite.asgi:application"]),
-        celery_worker("detect", 1),
-        celery_worker("llm", 2),
-        celery_worker("alerts", 1),
-        celery_worker("maintenance", 1),
+        Child("capture", [*MANAGE, "run_cameras"], port),
+        celery_worker("detect", 1, port + 1),
+        celery_worker("llm", 2, port + 2),
+        celery_worker("alerts", 1, port + 3),
+        celery_worker("maintenance", 1, port + 4),
     ]
 
 
@@ -240,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument(
+        "--metrics-base-port",
+        type=int,
+        default=int(os.environ.get("METRICS_BASE_PORT", "9101")),
+        help="Prometheus metrics of capture and workers on this port and the next four (web: /metrics)",
+    )
     parser.add_argument("--check", action="store_true", help="start everything, wait until ready, then stop")
     args = parser.parse_args(argv)
 

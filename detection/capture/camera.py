@@ -1,0 +1,325 @@
+"""The camera loop: sampled frames -> motion gate -> frame store -> detect task; results back in order
+-> tracker -> traffic groups -> rules -> candidate events. Also keeps the camera's status current.
+
+Each step is a small method returning what it did, so tests drive the loop one step at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import cv2
+from django.conf import settings
+from django.db import connections
+from kombu.exceptions import OperationalError
+
+from core.redisclient import get_redis, key
+from detection import framestore
+from detection.capture.motion import MotionGate
+from detection.capture.reader import Frame, FrameReader
+from detection.detector import Box
+from detection.events import CameraContext, CandidateEvent, CandidateSink, FrameTracks, NoRules, RuleEngine
+from detection.metrics import (
+    CAMERA_UP,
+    FRAME_AGE,
+    FRAMES_DROPPED,
+    FRAMES_SKIPPED_MOTION,
+    IN_FLIGHT,
+    ROUND_TRIP,
+    TRACKS,
+    TRAFFIC_GROUPS,
+)
+from detection.models import Camera
+from detection.tracking import CameraTracker, Track, traffic_groups
+
+logger = logging.getLogger(__name__)
+
+Dispatch = Callable[[dict[str, Any]], None]
+SNAPSHOT_TTL_S = 120
+
+
+def celery_dispatch(kwargs: dict[str, Any]) -> None:
+    from detection.tasks import detect_frame
+
+    detect_frame.apply_async(kwargs=kwargs, expires=framestore.FRAME_TTL_S)
+
+
+def log_candidate(event: CandidateEvent, frame: FrameTracks, jpeg: bytes) -> None:
+    logger.info("camera %s: candidate %s tracks %s", event.camera_id, event.event_type, event.track_ids)
+
+
+def snapshot_key(camera_id: int) -> str:
+    return key("snapshot", camera_id)
+
+
+def stats_key(camera_id: int) -> str:
+    return key("camstats", camera_id)
+
+
+@dataclass
+class Pending:
+    frame: Frame
+    sent_at: float  # monotonic
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    max_in_flight: int
+    result_timeout_s: float
+    motion_keepalive_s: float
+    stall_timeout_s: float
+    snapshot_every_s: float = 1.0
+    status_every_s: float = 5.0
+
+    @classmethod
+    def from_settings(cls) -> CaptureSettings:
+        return cls(
+            max_in_flight=settings.CAPTURE_MAX_IN_FLIGHT,
+            result_timeout_s=settings.CAPTURE_RESULT_TIMEOUT_S,
+            motion_keepalive_s=settings.MOTION_KEEPALIVE_S,
+            stall_timeout_s=settings.CAPTURE_STALL_TIMEOUT_S,
+        )
+
+
+class CameraWorker:
+    def __init__(
+        self,
+        camera: Camera,
+        *,
+        session: str,
+        reader: FrameReader,
+        dispatch: Dispatch = celery_dispatch,
+        rules: RuleEngine | None = None,
+        sink: CandidateSink = log_candidate,
+        capture: CaptureSettings | None = None,
+        still_owner: Callable[[], bool] | None = None,
+    ) -> None:
+        self.camera = camera
+        self.label = str(camera.pk)
+        self.session = session
+        self.reader = reader
+        self.dispatch = dispatch
+        self.rules = rules or NoRules()
+        self.sink = sink
+        self.capture = capture or CaptureSettings.from_settings()
+        self.still_owner = still_owner
+        self.context = CameraContext(
+            camera_id=camera.pk,
+            speed_limit_kmh=float(camera.speed_limit_kmh),
+            zones=list(camera.zones),
+            rules=dict(camera.rules),
+            homography=camera.homography,
+        )
+        self.tracker = CameraTracker(camera.detect_fps)
+        self.gate = MotionGate(camera.motion_threshold) if camera.motion_gate else None
+        self.reply_key = framestore.reply_key(camera.pk, session)
+        self.in_flight: dict[int, Pending] = {}
+        self.arrived: dict[int, dict[str, Any]] = {}
+        self.last_sent_ts = float("-inf")
+        self.counts: Counter[str] = Counter()  # outcomes, for tests and the stats shown to operators
+        self.last_tracks: list[Track] = []
+        self._synced: tuple[str, str, int] | None = None
+        self._next_status_write = 0.0
+        self._next_snapshot = 0.0
+        self._next_owner_check = 0.0
+        self._rate_window: list[tuple[float, int, int]] = []
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        self.reader.start()
+        try:
+            while not stop.is_set():
+                self.step()
+                if self.lost_lease():
+                    logger.warning("camera %s: lease lost, stopping", self.label)
+                    break
+                if self.reader.finished.is_set() and self.reader.frames.empty() and not self.in_flight:
+                    break
+        finally:
+            self.reader.stop()
+            self.reader.join(timeout=10)
+            self.camera.set_status(Camera.Status.UNKNOWN)
+            CAMERA_UP.labels(self.label).set(0)
+            connections.close_all()  # this thread's connections; the loop may run in a thread
+
+    def step(self, wait_s: float = 0.02) -> None:
+        try:
+            frame = self.reader.frames.get(timeout=wait_s)
+        except queue.Empty:
+            pass
+        else:
+            self.submit(frame)
+        self.collect()
+        self.sync_status()
+
+    def lost_lease(self) -> bool:
+        now = time.monotonic()
+        if self.still_owner is None or now < self._next_owner_check:
+            return False
+        self._next_owner_check = now + 1.0
+        return not self.still_owner()
+
+    # -- sending --------------------------------------------------------------------------------
+    def submit(self, frame: Frame) -> str:
+        if self.gate is not None:
+            static = not self.gate.has_motion(frame.image)
+            if static and frame.ts - self.last_sent_ts < self.capture.motion_keepalive_s:
+                FRAMES_SKIPPED_MOTION.labels(self.label).inc()
+                return self._count("static")
+        if len(self.in_flight) >= self.capture.max_in_flight:
+            FRAMES_DROPPED.labels(self.label, "backpressure").inc()
+            return self._count("backpressure")
+        ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if not ok:
+            FRAMES_DROPPED.labels(self.label, "error").inc()
+            return self._count("encode_error")
+        fkey = framestore.frame_key(self.camera.pk, self.session, frame.seq)
+        try:
+            framestore.put_frame(fkey, bytes(buf))
+            self.dispatch(
+                {
+                    "camera_id": self.camera.pk,
+                    "seq": frame.seq,
+                    "frame_key": fkey,
+                    "reply_key": self.reply_key,
+                    "confidence": self.camera.confidence_threshold,
+                    "classes": list(self.camera.classes),
+                }
+            )
+        except (OperationalError, ConnectionError, OSError) as exc:  # broker or Redis unreachable
+            FRAMES_DROPPED.labels(self.label, "queue_error").inc()
+            logger.warning("camera %s: could not queue frame %s: %s", self.label, frame.seq, exc)
+            return self._count("queue_error")
+        if self.gate is not None:
+            self.gate.accept()
+        self.last_sent_ts = frame.ts
+        self.in_flight[frame.seq] = Pending(frame, time.monotonic())
+        IN_FLIGHT.labels(self.label).set(len(self.in_flight))
+        return self._count("sent")
+
+    # -- receiving, in frame order --------------------------------------------------------------
+    def collect(self) -> int:
+        for incoming in framestore.pop_results(self.reply_key):
+            if incoming.get("seq") in self.in_flight:
+                self.arrived[incoming["seq"]] = incoming
+        handled = 0
+        now = time.monotonic()
+        while self.in_flight:
+            seq = min(self.in_flight)
+            pending = self.in_flight[seq]
+            result = self.arrived.pop(seq, None)
+            if result is None:
+                if now - pending.sent_at < self.capture.result_timeout_s:
+                    break  # the oldest frame is still being detected; later results wait for it
+                FRAMES_DROPPED.labels(self.label, "lost").inc()
+                self._count("lost")
+                logger.warning("camera %s: no detection result for frame %s, skipping it", self.label, seq)
+            else:
+                ROUND_TRIP.labels(self.label).observe(now - pending.sent_at)
+                self.handle(pending.frame, result)
+                handled += 1
+            del self.in_flight[seq]
+        IN_FLIGHT.labels(self.label).set(len(self.in_flight))
+        return handled
+
+    def handle(self, frame: Frame, result: dict[str, Any]) -> list[CandidateEvent]:
+        if "error" in result:
+            FRAMES_DROPPED.labels(self.label, "error").inc()
+            self._count("frame_error")
+            logger.warning("camera %s frame %s: %s", self.label, frame.seq, result["error"])
+            return []
+        boxes = [Box.from_json(b) for b in result["boxes"]]
+        tracks = self.tracker.update(frame.ts, boxes)
+        groups = traffic_groups(tracks, self.context.homography)
+        self.last_tracks = tracks
+        self._count("detected")
+        TRACKS.labels(self.label).set(len(tracks))
+        TRAFFIC_GROUPS.labels(self.label).set(len(groups))
+        height, width = frame.image.shape[:2]
+        frame_tracks = FrameTracks(self.context, frame.seq, frame.ts, frame.wall_time, (width, height), tracks, groups)
+        events = self.rules.process(frame_tracks)
+        if events:
+            jpeg = self._jpeg(frame)
+            for event in events:
+                self.sink(event, frame_tracks, jpeg)
+        self._maybe_snapshot(frame, tracks, len(groups))
+        return events
+
+    # -- status, stats and the annotated snapshot -------------------------------------------------
+    def sync_status(self) -> None:
+        state = self.reader.state
+        now = time.time()
+        status, error = state.status, state.error
+        if status == "online" and state.last_frame_wall is not None:
+            age = now - state.last_frame_wall
+            FRAME_AGE.labels(self.label).set(age)
+            if age > self.capture.stall_timeout_s:
+                status, error = "offline", f"no frame for {age:.0f} s"
+        CAMERA_UP.labels(self.label).set(1 if status == "online" else 0)
+        current = (status, error, state.reconnects)
+        if current != self._synced:
+            self._synced = current
+            self.camera.set_status(
+                status, error=error, reconnect_count=state.reconnects, last_frame_at=self._last_frame_at()
+            )
+            self._next_status_write = now + self.capture.status_every_s
+        elif now >= self._next_status_write and state.last_frame_wall is not None:
+            Camera.objects.filter(pk=self.camera.pk).update(last_frame_at=self._last_frame_at())
+            self._next_status_write = now + self.capture.status_every_s
+
+    def _last_frame_at(self) -> datetime | None:
+        wall = self.reader.state.last_frame_wall
+        return datetime.fromtimestamp(wall, tz=UTC) if wall else None
+
+    def _count(self, outcome: str) -> str:
+        self.counts[outcome] += 1
+        return outcome
+
+    def _jpeg(self, frame: Frame) -> bytes:
+        ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return bytes(buf) if ok else b""
+
+    def _maybe_snapshot(self, frame: Frame, tracks: list[Track], groups: int) -> None:
+        now = time.monotonic()
+        self._rate_window = [w for w in self._rate_window if now - w[0] < 10] + [
+            (now, self.reader.frames_read, self.counts["detected"])
+        ]
+        if now < self._next_snapshot:
+            return
+        self._next_snapshot = now + self.capture.snapshot_every_s
+        image = frame.image.copy()
+        height, width = image.shape[:2]
+        for track in tracks:
+            x1, y1, x2, y2 = track.last.box
+            p1, p2 = (int(x1 * width), int(y1 * height)), (int(x2 * width), int(y2 * height))
+            colour = (0, 200, 255) if track.is_vehicle else (60, 220, 60)
+            cv2.rectangle(image, p1, p2, colour, 2)
+            cv2.putText(image, f"{track.cls} #{track.track_id}", (p1[0], max(12, p1[1] - 4)),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)  # fmt: skip
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        (t0, read0, det0), (t1, read1, det1) = self._rate_window[0], self._rate_window[-1]
+        span = max(t1 - t0, 1e-6)
+        stats = {
+            "counts": dict(Counter(t.cls for t in tracks)),
+            "tracks": len(tracks),
+            "groups": groups,
+            "fps_in": round((read1 - read0) / span, 2) if t1 > t0 else 0.0,
+            "fps_detected": round((det1 - det0) / span, 2) if t1 > t0 else 0.0,
+            "dropped": self.counts["backpressure"] + self.counts["lost"],
+            "frame_ts": frame.ts,
+            "updated": time.time(),
+        }
+        pipe = get_redis().pipeline()
+        if ok:
+            pipe.set(snapshot_key(self.camera.pk), bytes(buf), ex=SNAPSHOT_TTL_S)
+        pipe.set(stats_key(self.camera.pk), json.dumps(stats), ex=SNAPSHOT_TTL_S)
+        pipe.execute()

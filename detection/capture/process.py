@@ -1,0 +1,69 @@
+"""Entry point of one camera's capture process (spawned by the supervisor)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from multiprocessing.synchronize import Event as MpEvent
+from types import FrameType
+
+
+def camera_process_main(camera_id: int, lease_key: str, token: str, stop: MpEvent) -> None:
+    parent_pid = os.getppid()  # the fork server; it exits when the supervisor dies
+    import django
+
+    django.setup()
+
+    from django.conf import settings
+    from django.core.exceptions import ValidationError
+
+    from core.redisclient import get_redis
+    from detection.capture.camera import CameraWorker
+    from detection.capture.lease import Lease
+    from detection.capture.reader import FrameReader, ReaderConfig
+    from detection.models import Camera
+
+    logger = logging.getLogger("detection.capture")
+    local_stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        local_stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the supervisor, which stops us in order
+
+    def watch_parent_stop() -> None:
+        stop.wait()
+        local_stop.set()
+
+    threading.Thread(target=watch_parent_stop, daemon=True).start()
+
+    camera = Camera.objects.get(pk=camera_id)
+    try:
+        source = camera.source
+    except ValidationError as exc:
+        # A misconfigured camera is an operator's problem to see, not a crash loop: say it and wait
+        # (the supervisor restarts this process when the camera's settings change).
+        camera.set_status(Camera.Status.ERROR, error=exc.messages[0])
+        local_stop.wait()
+        return
+    lease = Lease(get_redis(), lease_key, token, settings.CAPTURE_LEASE_TTL_S)
+
+    def still_owner() -> bool:
+        # An orphan (its supervisor was killed) or a process whose lease moved on must stop capturing.
+        return os.getppid() == parent_pid and lease.held()
+
+    reader = FrameReader(
+        source,
+        ReaderConfig(
+            fps=camera.detect_fps,
+            stall_timeout_s=settings.CAPTURE_STALL_TIMEOUT_S,
+            backoff_max_s=settings.CAPTURE_BACKOFF_MAX_S,
+        ),
+        camera_label=str(camera.pk),
+    )
+    worker = CameraWorker(camera, session=token.rsplit(":", 1)[-1], reader=reader, still_owner=still_owner)
+    logger.info("camera %s (%s): capturing %s", camera.pk, camera.name, camera.masked_source)
+    worker.run(local_stop)

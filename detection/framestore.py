@@ -1,0 +1,49 @@
+"""Frames travel as JPEG through Redis with a TTL; tasks carry only the key, never the bytes.
+
+Results come back on a per-camera-session list, which the camera process drains and puts back in
+frame order. A session id per camera process means a restarted process never consumes results
+that were meant for its predecessor.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from core.redisclient import get_redis, key
+
+FRAME_TTL_S = 30
+RESULT_TTL_S = 120
+
+
+def frame_key(camera_id: int, session: str, seq: int) -> str:
+    return key("frame", camera_id, session, seq)
+
+
+def reply_key(camera_id: int, session: str) -> str:
+    return key("detections", camera_id, session)
+
+
+def put_frame(frame_key_: str, jpeg: bytes, ttl_s: int = FRAME_TTL_S) -> None:
+    get_redis().set(frame_key_, jpeg, px=ttl_s * 1000)
+
+
+def take_frame(frame_key_: str) -> bytes | None:
+    """Read and delete a frame: each frame is detected once, and memory is freed at once."""
+    pipe = get_redis().pipeline()
+    pipe.get(frame_key_)
+    pipe.delete(frame_key_)
+    data, _ = pipe.execute()
+    return data  # type: ignore[no-any-return]
+
+
+def push_result(reply_key_: str, result: dict[str, Any]) -> None:
+    pipe = get_redis().pipeline()
+    pipe.rpush(reply_key_, json.dumps(result))
+    pipe.expire(reply_key_, RESULT_TTL_S)
+    pipe.execute()
+
+
+def pop_results(reply_key_: str, limit: int = 64) -> list[dict[str, Any]]:
+    raw = cast(list[bytes] | None, get_redis().lpop(reply_key_, limit))
+    return [json.loads(item) for item in raw or []]

@@ -1,0 +1,185 @@
+"""Multi-object tracking for one camera, fed the detections in frame order.
+
+Ultralytics' ByteTrack keeps its state on the tracker object, so one camera's tracker lives in
+exactly one process (the camera process) and sees frames strictly in order. On top of it we keep
+each track's recent history (frame timestamps and boxes) and group road users that are close
+enough to interact, which is what the rules of the analysis step work on.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+
+from detection.camera_config import COCO_CLASSES, VEHICLE_CLASSES
+from detection.detector import Box
+from detection.geometry import Homography
+
+VULNERABLE_CLASSES = frozenset({"person", "bicycle", "motorcycle"})
+HISTORY_S = 20.0  # long enough for the slowest rule (a vehicle stalled for 10 s) with margin
+# A track unseen for this long is forgotten (ByteTrack keeps it "lost" for the same time).
+LOST_S = 2.0
+
+
+@dataclass(frozen=True)
+class TrackPoint:
+    ts: float  # frame time, seconds
+    box: tuple[float, float, float, float]  # normalized xyxy
+    conf: float
+
+    @property
+    def ground(self) -> tuple[float, float]:
+        """Bottom centre of the box: where the road user touches the road (normalized)."""
+        x1, _, x2, y2 = self.box
+        return ((x1 + x2) / 2, y2)
+
+
+@dataclass
+class Track:
+    track_id: int
+    cls: str
+    points: deque[TrackPoint] = field(default_factory=deque)
+
+    @property
+    def last(self) -> TrackPoint:
+        return self.points[-1]
+
+    @property
+    def first_seen(self) -> float:
+        return self.points[0].ts
+
+    @property
+    def is_vehicle(self) -> bool:
+        return self.cls in VEHICLE_CLASSES
+
+
+@dataclass(frozen=True)
+class TrafficGroup:
+    track_ids: tuple[int, ...]
+    classes: tuple[str, ...]
+    box: tuple[float, float, float, float]  # normalized union of the members' boxes
+
+    @property
+    def mixed(self) -> bool:
+        """A vehicle together with a pedestrian, cyclist or motorcyclist: the risky kind."""
+        return bool(VULNERABLE_CLASSES & set(self.classes)) and bool(VEHICLE_CLASSES & set(self.classes))
+
+
+class _Detections:
+    """The minimal results object BYTETracker reads: conf, cls, xywh, len() and boolean indexing."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data
+
+    @property
+    def conf(self) -> np.ndarray:
+        return self.data[:, 4]
+
+    @property
+    def cls(self) -> np.ndarray:
+        return self.data[:, 5]
+
+    @property
+    def xyxy(self) -> np.ndarray:
+        return self.data[:, :4]
+
+    @property
+    def xywh(self) -> np.ndarray:
+        xyxy = self.data[:, :4]
+        wh = xyxy[:, 2:4] - xyxy[:, 0:2]
+        return np.hstack([xyxy[:, 0:2] + wh / 2, wh])
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: np.ndarray) -> _Detections:
+        return _Detections(self.data[index])
+
+
+class CameraTracker:
+    def __init__(self, fps: float, *, track_buffer_s: float = LOST_S) -> None:
+        from ultralytics.trackers.byte_tracker import BYTETracker
+
+        args = SimpleNamespace(
+            track_high_thresh=0.25,
+            track_low_thresh=0.1,
+            new_track_thresh=0.25,
+            track_buffer=max(1, round(track_buffer_s * fps)),  # in frames
+            match_thresh=0.8,
+            fuse_score=True,
+        )
+        self._tracker = BYTETracker(args)  # type: ignore[no-untyped-call]
+        self.tracks: dict[int, Track] = {}
+        self._history_len = max(2, round(HISTORY_S * fps))
+
+    def update(self, ts: float, boxes: list[Box]) -> list[Track]:
+        """Feed one frame's detections (frames strictly in order); returns the tracks seen in it.
+
+        Boxes are tracked in a 1000x1000 space (normalized x 1000): ByteTrack's IoU matching
+        does not depend on the scale, and its thresholds are tuned for pixel-sized numbers.
+        """
+        rows = [[*(v * 1000 for v in b.xyxy), b.conf, COCO_CLASSES.index(b.cls)] for b in boxes]
+        data = np.asarray(rows, dtype=np.float32).reshape(-1, 6)
+        out = self._tracker.update(_Detections(data))
+        seen: list[Track] = []
+        for x1, y1, x2, y2, track_id, score, cls_id, _idx in out:
+            tid = int(track_id)
+            track = self.tracks.get(tid)
+            if track is None:
+                track = self.tracks[tid] = Track(tid, COCO_CLASSES[int(cls_id)], deque(maxlen=self._history_len))
+            box = (float(x1) / 1000, float(y1) / 1000, float(x2) / 1000, float(y2) / 1000)
+            track.points.append(TrackPoint(ts=ts, box=box, conf=float(score)))
+            seen.append(track)
+        for tid in [t for t, track in self.tracks.items() if ts - track.last.ts > LOST_S]:
+            del self.tracks[tid]
+        return seen
+
+
+def traffic_groups(
+    tracks: list[Track], homography: Homography | None, *, max_gap_m: float = 4.0, max_gap_heights: float = 1.0
+) -> list[TrafficGroup]:
+    """Clusters of two or more road users within interaction distance of each other.
+
+    With a calibration, distance is measured between ground points on the road, in metres. Without
+    one, it is the image distance between ground points relative to the taller box's height (a
+    person is about 1.7 m tall, a car 1.5 m: one height is roughly a car length at that depth).
+    """
+    n = len(tracks)
+    if n < 2:
+        return []
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    ground = np.array([t.last.ground for t in tracks])
+    if homography is not None:
+        world = homography.to_world(ground)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if homography is not None:
+                close = float(np.linalg.norm(world[i] - world[j])) <= max_gap_m
+            else:
+                height = max(
+                    tracks[i].last.box[3] - tracks[i].last.box[1], tracks[j].last.box[3] - tracks[j].last.box[1]
+                )
+                close = float(np.linalg.norm(ground[i] - ground[j])) <= max_gap_heights * height
+            if close:
+                parent[find(i)] = find(j)
+    clusters: dict[int, list[Track]] = {}
+    for i, track in enumerate(tracks):
+        clusters.setdefault(find(i), []).append(track)
+    groups = []
+    for members in clusters.values():
+        if len(members) < 2:
+            continue
+        boxes = np.array([m.last.box for m in members])
+        union = (float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max()))
+        groups.append(TrafficGroup(tuple(m.track_id for m in members), tuple(m.cls for m in members), union))
+    return groups

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the tests need: a real RTSP server (GStreamer's, driven from the system Python)
+# and ffmpeg to make a long looping clip for it. Installs only what is missing (needs root).
+set -o errexit -o pipefail -o nounset
+
+need=()
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" \
+    >/dev/null 2>&1; then
+  need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base
+         gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "[deps] installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,161 @@
+"""The camera loop step by step: sampling, motion gate, back-pressure, result ordering, groups."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from core.redisclient import get_redis
+from detection import framestore
+from detection.assets import CLIP_CARS_TRUCK, asset_path
+from detection.capture.camera import CameraWorker, CaptureSettings, snapshot_key, stats_key
+from detection.capture.motion import MotionGate
+from detection.capture.reader import Frame, FrameReader, ReaderConfig
+from detection.detector import Box
+from detection.geometry import fit_homography
+from detection.metrics import FRAMES_DROPPED, FRAMES_SKIPPED_MOTION
+from detection.sources import parse_source
+from detection.tracking import CameraTracker, traffic_groups
+from tests.factories import make_camera
+
+pytestmark = pytest.mark.django_db
+
+
+def clip_frames(n: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(asset_path(CLIP_CARS_TRUCK)))
+    frames = [cap.read()[1] for _ in range(n)]
+    cap.release()
+    return frames
+
+
+def reader_for(camera, **config: Any) -> FrameReader:
+    return FrameReader(parse_source(camera.source_url), ReaderConfig(fps=camera.detect_fps, **config), str(camera.pk))
+
+
+class Dispatched:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, kwargs: dict[str, Any]) -> None:
+        self.calls.append(kwargs)
+
+
+def metric(counter, *labels: str) -> float:
+    return float(counter.labels(*labels)._value.get())
+
+
+def test_sampling_keeps_one_frame_per_detect_interval_by_timestamp() -> None:
+    camera = make_camera(detect_fps=10)
+    reader = reader_for(camera)
+    kept = [i for i in range(40) if reader._sample(i / 20)]  # a 20 fps source, 2 s
+    assert kept == list(range(0, 40, 2))
+    reader = reader_for(make_camera(detect_fps=7))
+    assert sum(reader._sample(i / 20) for i in range(200)) == 70  # 10 s -> 70 frames, not 100 or 66
+
+
+def test_the_motion_gate_ignores_a_static_scene_and_sees_a_moving_car() -> None:
+    frames = clip_frames(10)
+    gate = MotionGate(threshold=0.002)
+    assert gate.has_motion(frames[0])  # nothing to compare with yet
+    gate.accept()
+    assert not gate.has_motion(frames[0].copy())
+    noisy = np.clip(frames[0].astype(np.int16) + np.random.default_rng(1).integers(-6, 7, frames[0].shape), 0, 255)
+    assert not gate.has_motion(noisy.astype(np.uint8))  # sensor noise is not motion
+    assert gate.has_motion(frames[9])  # cars moved in half a second
+
+
+def test_a_static_camera_sends_a_keepalive_frame_and_skips_the_rest() -> None:
+    camera = make_camera(detect_fps=10, motion_gate=True)
+    dispatch = Dispatched()
+    worker = CameraWorker(camera, session="static", reader=reader_for(camera), dispatch=dispatch,
+                          capture=CaptureSettings(max_in_flight=100, result_timeout_s=5, motion_keepalive_s=1.0,
+                                                  stall_timeout_s=5))  # fmt: skip
+    image = clip_frames(1)[0]
+    skipped_before = metric(FRAMES_SKIPPED_MOTION, str(camera.pk))
+    outcomes = [worker.submit(Frame(i, i / 10, time.time(), image)) for i in range(25)]  # 2.5 s of a still scene
+    assert outcomes.count("sent") == 3  # t = 0, 1.0, 2.0
+    assert outcomes.count("static") == 22
+    assert metric(FRAMES_SKIPPED_MOTION, str(camera.pk)) - skipped_before == 22
+
+
+def test_frames_beyond_k_in_flight_are_dropped_and_counted() -> None:
+    camera = make_camera(detect_fps=10, motion_gate=False)
+    dispatch = Dispatched()
+    worker = CameraWorker(camera, session="bp", reader=reader_for(camera), dispatch=dispatch,
+                          capture=CaptureSettings(max_in_flight=2, result_timeout_s=5, motion_keepalive_s=1,
+                                                  stall_timeout_s=5))  # fmt: skip
+    dropped_before = metric(FRAMES_DROPPED, str(camera.pk), "backpressure")
+    frames = clip_frames(5)
+    outcomes = [worker.submit(Frame(i, i / 10, time.time(), f)) for i, f in enumerate(frames)]
+    assert outcomes == ["sent", "sent", "backpressure", "backpressure", "backpressure"]
+    assert metric(FRAMES_DROPPED, str(camera.pk), "backpressure") - dropped_before == 3
+    sent = dispatch.calls[0]
+    assert set(sent) == {"camera_id", "seq", "frame_key", "reply_key", "confidence", "classes"}
+    stored = get_redis().get(sent["frame_key"])
+    assert stored is not None and stored[:2] == b"\xff\xd8"  # the JPEG is in the frame store, not in the task
+    assert get_redis().pttl(sent["frame_key"]) > 0
+
+
+def test_results_are_handled_in_frame_order_and_a_lost_one_is_skipped() -> None:
+    camera = make_camera(detect_fps=10, motion_gate=False)
+    handled: list[int] = []
+
+    class Rules:
+        def process(self, frame):
+            handled.append(frame.seq)
+            return []
+
+    worker = CameraWorker(camera, session="order", reader=reader_for(camera), dispatch=Dispatched(), rules=Rules(),
+                          capture=CaptureSettings(max_in_flight=10, result_timeout_s=0.5, motion_keepalive_s=1,
+                                                  stall_timeout_s=5))  # fmt: skip
+    frames = clip_frames(4)
+    for i, f in enumerate(frames):
+        worker.submit(Frame(i, i / 10, time.time(), f))
+    box = {"cls": "car", "conf": 0.9, "xyxy": [0.1, 0.5, 0.2, 0.6]}
+    for seq in (3, 2, 0):  # frame 1's result never comes
+        framestore.push_result(worker.reply_key, {"seq": seq, "boxes": [box], "size": [800, 600]})
+    worker.collect()
+    assert handled == [0]  # 2 and 3 wait for 1
+    time.sleep(0.6)
+    worker.collect()
+    assert handled == [0, 2, 3]
+    assert worker.counts["lost"] == 1 and not worker.in_flight
+    stats = json.loads(get_redis().get(stats_key(camera.pk)))
+    assert stats["tracks"] == 1 and stats["counts"] == {"car": 1}
+    assert get_redis().get(snapshot_key(camera.pk))[:2] == b"\xff\xd8"
+
+
+def test_an_error_result_is_counted_and_the_camera_carries_on() -> None:
+    camera = make_camera(detect_fps=10, motion_gate=False)
+    worker = CameraWorker(camera, session="err", reader=reader_for(camera), dispatch=Dispatched())
+    frames = clip_frames(2)
+    for i, f in enumerate(frames):
+        worker.submit(Frame(i, i / 10, time.time(), f))
+    framestore.push_result(worker.reply_key, {"seq": 0, "error": "the frame is not a decodable image"})
+    framestore.push_result(worker.reply_key, {"seq": 1, "boxes": [], "size": [800, 600]})
+    assert worker.collect() == 2
+    assert worker.counts["frame_error"] == 1 and worker.counts["detected"] == 1
+
+
+def test_traffic_groups_join_road_users_close_enough_to_interact() -> None:
+    tracker = CameraTracker(fps=10)
+    car = Box("car", 0.9, (0.40, 0.50, 0.50, 0.60))
+    cyclist = Box("bicycle", 0.8, (0.51, 0.52, 0.54, 0.61))
+    far_car = Box("car", 0.9, (0.05, 0.10, 0.10, 0.15))
+    tracks = []
+    for i in range(3):
+        tracks = tracker.update(i / 10, [car, cyclist, far_car])
+    assert len(tracks) == 3
+    [group] = traffic_groups(tracks, None)
+    assert sorted(group.classes) == ["bicycle", "car"] and group.mixed
+    assert group.box == pytest.approx((0.40, 0.50, 0.54, 0.61), abs=0.02)
+    # With a calibration the gap is measured in metres on the road: 1 image unit = 50 m here, so the
+    # ground points (0.45, 0.60) and (0.525, 0.61) are 3.8 m apart.
+    scale = fit_homography([[0, 0], [1, 0], [1, 1], [0, 1]], [[0, 0], [50, 0], [50, 50], [0, 50]])
+    assert traffic_groups(tracks, scale, max_gap_m=4.0)[0].track_ids == group.track_ids
+    assert traffic_groups(tracks, scale, max_gap_m=1.0) == []
