@@ -65,16 +65,41 @@ def decode_jpeg(data: bytes | None) -> Image:
     return np.asarray(image, dtype=np.uint8)
 
 
+def session_options() -> Any:
+    """ONNX Runtime options for a detect worker (and for the benchmark's baseline, to compare alike).
+
+    Spinning is off: by default ORT's idle threads busy-wait between operators, which on a small
+    machine steals the CPU that capture, Celery and Redis need on the same cores.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.DETECT_THREADS
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 @functools.cache
 def load_model() -> Any:
+    import onnxruntime as ort
     from ultralytics import YOLO  # type: ignore[attr-defined]
 
     config_dir = settings.DATA_DIR / "ultralytics"
     config_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
-    model = YOLO(str(verify(YOLO_WEIGHTS)), task="detect")
-    # The first call builds the ONNX Runtime session; do it now, not on a camera's first frame.
+    if settings.DETECT_THREADS:
+        import torch
+
+        # Ultralytics pre- and post-processes in PyTorch, whose thread pool would otherwise take every
+        # core in every pool process and fight the ONNX Runtime threads for them.
+        torch.set_num_threads(settings.DETECT_THREADS)
+    weights = str(verify(YOLO_WEIGHTS))
+    model: Any = YOLO(weights, task="detect")
+    # The first call builds the predictor; do it now, not on a camera's first frame.
     model.predict(np.zeros((64, 64, 3), dtype=np.uint8), verbose=False)
+    # Ultralytics has no way to pass session options: swap in a session on the same file with ours.
+    backend = model.predictor.model.backend
+    backend.session = ort.InferenceSession(weights, session_options(), providers=["CPUExecutionProvider"])
     return model
 
 

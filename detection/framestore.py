@@ -44,6 +44,12 @@ def push_result(reply_key_: str, result: dict[str, Any]) -> None:
     pipe.execute()
 
 
-def pop_results(reply_key_: str, limit: int = 64) -> list[dict[str, Any]]:
-    raw = cast(list[bytes] | None, get_redis().lpop(reply_key_, limit))
-    return [json.loads(item) for item in raw or []]
+def pop_results(reply_key_: str, limit: int = 64, *, block_s: float = 0.0) -> list[dict[str, Any]]:
+    """Take the results that have arrived; with ``block_s``, wait that long for the first one."""
+    client = get_redis()
+    raw = cast(list[bytes] | None, client.lpop(reply_key_, limit)) or []
+    if not raw and block_s > 0:
+        first = cast(tuple[bytes, bytes] | None, client.blpop([reply_key_], timeout=block_s))
+        if first is not None:
+            raw = [first[1], *(cast(list[bytes] | None, client.lpop(reply_key_, limit - 1)) or [])]
+    return [json.loads(item) for item in raw]

@@ -43,11 +43,12 @@ class Child:
     name: str
     argv: list[str]
     metrics_port: int | None = None  # processes other than web serve their metrics here
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
 
     def start(self, env: dict[str, str]) -> None:
-        env = dict(env)
+        env = {**self.env, **env}
         if self.metrics_port is not None:
             # Multiprocess mode: a folder per process tree, emptied before each start (see core/metrics.py).
             folder = data_dir() / "metrics" / self.name
@@ -167,24 +168,10 @@ def manage(env: dict[str, str], *argv: str) -> None:
     subprocess.run([*MANAGE, *argv], env=env, cwd=BASE_DIR, check=True)
 
 
-def celery_worker(queue: str, concurrency: int, metrics_port: int) -> Child:
-    argv = [
-        PYTHON,
-        "-m",
-        "celery",
-        "-A",
-        "trafficsite",
-        "worker",
-        "-Q",
-        queue,
-        "-n",
-        f"{queue}@%h",
-        "-c",
-        str(concurrency),
-        "--loglevel",
-        "INFO",
-    ]
-    return Child(f"worker-{queue}", argv, metrics_port)
+def celery_worker(queue: str, concurrency: int, metrics_port: int, *extra: str, **env: str) -> Child:
+    argv = [PYTHON, "-m", "celery", "-A", "trafficsite", "worker", "-Q", queue, "-n", f"{queue}@%h",
+            "-c", str(concurrency), "--loglevel", "INFO", *extra]  # fmt: skip
+    return Child(f"worker-{queue}", argv, metrics_port, env)
 
 
 def children(args: argparse.Namespace) -> list[Child]:
@@ -192,7 +179,8 @@ def children(args: argparse.Namespace) -> list[Child]:
     return [
         Child("web", [PYTHON, "-m", "daphne", "-b", args.host, "-p", str(args.port), "trafficsite.asgi:application"]),
         Child("capture", [*MANAGE, "run_cameras"], port),
-        celery_worker("detect", 1, port + 1),
+        # One single-threaded model per core measured fastest on CPUs (bench/detect_throughput.py).
+        celery_worker("detect", os.cpu_count() or 1, port + 1, "--prefetch-multiplier", "2", DETECT_THREADS="1"),
         celery_worker("llm", 2, port + 2),
         celery_worker("alerts", 1, port + 3),
         celery_worker("maintenance", 1, port + 4),

@@ -161,12 +161,15 @@ ASSET_DIR = Path(env_str("TRAFFICSITE_ASSET_DIR", str(Path.home() / ".cache" / "
 CAMERA_FILE_ROOTS = [Path(p) for p in env_list("CAMERA_FILE_ROOTS", [str(ASSET_DIR), str(DATA_DIR / "videos")])]
 CAMERA_OPEN_TIMEOUT_S = env_float("CAMERA_OPEN_TIMEOUT_S", 10.0, minimum=0.5, maximum=120.0)
 # Capture: K detections in flight per camera, then frames are dropped (and counted), never queued up.
-CAPTURE_MAX_IN_FLIGHT = env_int("CAPTURE_MAX_IN_FLIGHT", 3, minimum=1, maximum=64)
+CAPTURE_MAX_IN_FLIGHT = env_int("CAPTURE_MAX_IN_FLIGHT", 4, minimum=1, maximum=64)
 CAPTURE_STALL_TIMEOUT_S = env_float("CAPTURE_STALL_TIMEOUT_S", 5.0, minimum=0.5, maximum=120.0)
 CAPTURE_BACKOFF_MAX_S = env_float("CAPTURE_BACKOFF_MAX_S", 30.0, minimum=0.5, maximum=600.0)
 CAPTURE_RESULT_TIMEOUT_S = env_float("CAPTURE_RESULT_TIMEOUT_S", 10.0, minimum=1.0, maximum=300.0)
 CAPTURE_LEASE_TTL_S = env_float("CAPTURE_LEASE_TTL_S", 10.0, minimum=2.0, maximum=300.0)
 CAPTURE_RECONCILE_S = env_float("CAPTURE_RECONCILE_S", 2.0, minimum=0.2, maximum=60.0)
+# ONNX Runtime threads per detect process (0: one per physical core). With several worker processes
+# per host, set it so that processes x threads does not exceed the cores.
+DETECT_THREADS = env_int("DETECT_THREADS", 0, minimum=0, maximum=256)
 # A static scene still goes to detection this often, so parked or stalled vehicles stay tracked.
 MOTION_KEEPALIVE_S = env_float("MOTION_KEEPALIVE_S", 1.0, minimum=0.1, maximum=60.0)
 

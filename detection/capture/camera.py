@@ -77,6 +77,8 @@ class CaptureSettings:
     result_timeout_s: float
     motion_keepalive_s: float
     stall_timeout_s: float
+    # Live cameras drop a frame when K are in flight; offline runs (evaluation, benchmarks) wait instead.
+    wait_when_full: bool = False
     snapshot_every_s: float = 1.0
     status_every_s: float = 5.0
 
@@ -175,9 +177,11 @@ class CameraWorker:
             if static and frame.ts - self.last_sent_ts < self.capture.motion_keepalive_s:
                 FRAMES_SKIPPED_MOTION.labels(self.label).inc()
                 return self._count("static")
-        if len(self.in_flight) >= self.capture.max_in_flight:
-            FRAMES_DROPPED.labels(self.label, "backpressure").inc()
-            return self._count("backpressure")
+        while len(self.in_flight) >= self.capture.max_in_flight:
+            if not self.capture.wait_when_full:
+                FRAMES_DROPPED.labels(self.label, "backpressure").inc()
+                return self._count("backpressure")
+            self.collect(block_s=0.05)
         ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
         if not ok:
             FRAMES_DROPPED.labels(self.label, "error").inc()
@@ -207,8 +211,8 @@ class CameraWorker:
         return self._count("sent")
 
     # -- receiving, in frame order --------------------------------------------------------------
-    def collect(self) -> int:
-        for incoming in framestore.pop_results(self.reply_key):
+    def collect(self, block_s: float = 0.0) -> int:
+        for incoming in framestore.pop_results(self.reply_key, block_s=block_s if self.in_flight else 0.0):
             if incoming.get("seq") in self.in_flight:
                 self.arrived[incoming["seq"]] = incoming
         handled = 0

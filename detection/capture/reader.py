@@ -127,9 +127,10 @@ class FrameReader(threading.Thread):
         index = 0
         got = False
         while not self.stop_event.is_set():
-            ok, image = cap.read()
+            # grab() demuxes and decodes; the colour conversion of retrieve() is paid only for sampled frames.
+            ok = cap.grab()
             now = time.time()
-            if not ok or image is None:
+            if not ok:
                 if is_file and got:
                     self._loop_offset = loop_offset + index / fps
                     if not self.config.loop_files:
@@ -152,6 +153,9 @@ class FrameReader(threading.Thread):
             index += 1
             self._set_state(last_frame_wall=now)
             if self._sample(ts):
+                ok, image = cap.retrieve()
+                if not ok or image is None:
+                    continue  # a frame that does not decode: skip it, the next one may
                 self._hand_over(Frame(self._seq, ts, now, np.asarray(image, dtype=np.uint8)))
                 self._seq += 1
         return got
