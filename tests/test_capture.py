@@ -127,3 +127,20 @@ def test_a_dead_stream_goes_offline_with_the_error_and_comes_back(
         stop.set()
         thread.join(15)
     assert Camera.objects.get(pk=camera.pk).status == "unknown"  # a stopped capture says so
+
+
+def test_an_mjpeg_http_camera_is_captured_and_detected(celery_worker: WorkerProcess) -> None:
+    from tests.support.mjpeg_server import MjpegServer
+
+    server = MjpegServer(asset_path(CLIP_CARS_TRUCK), fps=10).start()
+    camera = make_camera(source_url=server.url, detect_fps=5, motion_gate=False)
+    rules = RecordingRules()
+    _, stop, thread = start_worker(camera, rules)
+    try:
+        wait_for(lambda: Camera.objects.get(pk=camera.pk).status == "online", 20, "the camera to go online")
+        wait_for(lambda: sum(len(f.tracks) for f in rules.frames) >= 10, 30, "tracked road users")
+    finally:
+        stop.set()
+        thread.join(15)
+        server.stop()
+    assert {t.cls for f in rules.frames for t in f.tracks} >= {"car"}
