@@ -1,0 +1,69 @@
+"""Persist a candidate event as an Alert, exactly once per event key.
+
+Called by ``alerts.record_alert`` with the payload built in ``analysis.candidates`` and, when the
+LLM judged it, the id of its LLMAnalysis row and the verdict. Redelivery or a second call for the
+same event finds the existing row and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from alerts.models import Alert
+from core.redisclient import get_redis
+
+logger = logging.getLogger(__name__)
+
+UNVERIFIED_NOTE = "Not verified: no LLM is configured (rules only)."
+
+
+def record_alert(payload: dict[str, Any], verdict: dict[str, Any] | None = None,
+                 analysis_id: int | None = None) -> tuple[Alert, bool]:  # fmt: skip
+    """Returns the alert and whether this call created it."""
+    existing = Alert.objects.filter(idempotency_key=payload["event_key"]).first()
+    if existing is not None:
+        logger.info("alert for event %s exists already (#%s)", payload["event_key"][:12], existing.pk)
+        return existing, False
+    alert = Alert(
+        idempotency_key=payload["event_key"],
+        camera_id=payload["camera_id"],
+        event_type=payload["event_type"],
+        risk_types=[payload["event_type"]],
+        severity=payload.get("severity", Alert.Severity.MEDIUM),
+        confidence=float(payload.get("confidence", 0.6)),
+        track_ids=payload.get("track_ids", []),
+        event_started_at=datetime.fromisoformat(payload["started_at"]),
+        detected_at=datetime.fromisoformat(payload["detected_at"]),
+        measurements=payload.get("measurements", {}),
+    )
+    if verdict is None:
+        alert.verification = Alert.Verification.UNVERIFIED
+        alert.description = UNVERIFIED_NOTE
+    else:
+        alert.verification = Alert.Verification.CONFIRMED if verdict.get("dangerous") else Alert.Verification.REJECTED
+        alert.description = str(verdict.get("description", ""))
+        alert.severity = int(verdict.get("severity", alert.severity))
+        alert.confidence = float(verdict.get("confidence", alert.confidence))
+        alert.risk_types = sorted({payload["event_type"], *verdict.get("risk_types", [])})
+        alert.analysis_id = analysis_id
+    client = get_redis()
+    for field, key_name in (("keyframe", "keyframe_key"), ("crop", "crop_key")):
+        evidence_key = payload.get(key_name)
+        data = client.get(evidence_key) if evidence_key else None
+        if data:
+            getattr(alert, field).save(f"{payload['event_key'][:16]}-{field}.jpg", ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            alert.save()
+    except IntegrityError:
+        # Another worker recorded the same event between our check and our insert.
+        for field in ("keyframe", "crop"):
+            getattr(alert, field).delete(save=False)
+        return Alert.objects.get(idempotency_key=payload["event_key"]), False
+    logger.info("alert #%s: %s on camera %s (%s)", alert.pk, alert.event_type, alert.camera_id, alert.verification)
+    return alert, True
