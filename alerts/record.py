@@ -55,7 +55,7 @@ def record_alert(payload: dict[str, Any], verdict: dict[str, Any] | None = None,
     for field, key_name in (("keyframe", "keyframe_key"), ("crop", "crop_key")):
         evidence_key = payload.get(key_name)
         data = client.get(evidence_key) if evidence_key else None
-        if data:
+        if isinstance(data, bytes) and data:
             getattr(alert, field).save(f"{payload['event_key'][:16]}-{field}.jpg", ContentFile(data), save=False)
     try:
         with transaction.atomic():
