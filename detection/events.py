@@ -62,10 +62,3 @@ class RuleEngine(Protocol):
 
 class CandidateSink(Protocol):
     def __call__(self, event: CandidateEvent, frame: FrameTracks, jpeg: bytes) -> None: ...
-
-
-class NoRules:
-    """The engine used until rules are configured: tracks are kept, nothing is proposed."""
-
-    def process(self, frame: FrameTracks) -> list[CandidateEvent]:
-        return []

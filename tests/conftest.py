@@ -23,8 +23,11 @@ def test_database_url(django_db_setup: None) -> str:
     """The URL of pytest-django's test database, for processes that the tests start."""
     from django.db import connection
 
+    name = connection.settings_dict["NAME"]
+    # Workers started by the tests must never write to a real database, whatever -k selected.
+    assert name.startswith("test_"), f"the test database is not set up (got {name!r})"
     base = urlsplit(os.environ["DATABASE_URL"])  # set by tests/settings.py
-    return base._replace(path="/" + connection.settings_dict["NAME"]).geturl()
+    return base._replace(path="/" + name).geturl()
 
 
 @pytest.fixture(scope="session")

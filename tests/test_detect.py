@@ -13,7 +13,8 @@ from detection.detect import detect_frame
 from detection.tasks import detect_frame as detect_frame_task
 from tests.workers import WorkerProcess
 
-pytestmark = pytest.mark.slow
+# django_db: the worker these tests share needs the test database set up (see conftest).
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 ROAD_USERS = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
 
 

@@ -27,7 +27,7 @@ from detection import framestore
 from detection.capture.motion import MotionGate
 from detection.capture.reader import Frame, FrameReader
 from detection.detector import Box
-from detection.events import CameraContext, CandidateEvent, CandidateSink, FrameTracks, NoRules, RuleEngine
+from detection.events import CameraContext, CandidateEvent, CandidateSink, FrameTracks, RuleEngine
 from detection.metrics import (
     CAMERA_UP,
     FRAME_AGE,
@@ -39,6 +39,7 @@ from detection.metrics import (
     TRAFFIC_GROUPS,
 )
 from detection.models import Camera
+from detection.rules.engine import TrafficRules
 from detection.tracking import CameraTracker, Track, traffic_groups
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,6 @@ class CameraWorker:
         self.session = session
         self.reader = reader
         self.dispatch = dispatch
-        self.rules = rules or NoRules()
         self.sink = sink
         self.capture = capture or CaptureSettings.from_settings()
         self.still_owner = still_owner
@@ -121,6 +121,7 @@ class CameraWorker:
             rules=dict(camera.rules),
             homography=camera.homography,
         )
+        self.rules = rules if rules is not None else TrafficRules(self.context)
         self.tracker = CameraTracker(camera.detect_fps)
         self.gate = MotionGate(camera.motion_threshold) if camera.motion_gate else None
         self.reply_key = framestore.reply_key(camera.pk, session)

@@ -19,6 +19,7 @@ def camera_process_main(camera_id: int, lease_key: str, token: str, stop: MpEven
     from django.conf import settings
     from django.core.exceptions import ValidationError
 
+    from analysis.candidates import DispatchingSink
     from core.redisclient import get_redis
     from detection.capture.camera import CameraWorker
     from detection.capture.lease import Lease
@@ -64,6 +65,9 @@ def camera_process_main(camera_id: int, lease_key: str, token: str, stop: MpEven
         ),
         camera_label=str(camera.pk),
     )
-    worker = CameraWorker(camera, session=token.rsplit(":", 1)[-1], reader=reader, still_owner=still_owner)
+    session = token.rsplit(":", 1)[-1]
+    worker = CameraWorker(
+        camera, session=session, reader=reader, sink=DispatchingSink(session), still_owner=still_owner
+    )
     logger.info("camera %s (%s): capturing %s", camera.pk, camera.name, camera.masked_source)
     worker.run(local_stop)

@@ -1,0 +1,183 @@
+"""``manage.py evaluate SCENARIO...``: score the live detection path on labelled scenarios."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from core.health import ping_queues
+from detection.camera_config import EVENT_TYPES
+from detection.scenarios.format import ScenarioError, load_scenario
+from detection.scenarios.runner import run_scenario
+from detection.scenarios.score import Report, TypeScore, score, total
+
+
+def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+class Command(BaseCommand):
+    help = "Run scenarios (folders with video.mp4 + scenario.json) through capture, detection and rules; score them."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("scenarios", nargs="+", help="scenario folders, or folders that contain scenario folders")
+        parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+        parser.add_argument("--realtime", action="store_true", help="play videos at their frame rate")
+        parser.add_argument("--fps", type=float, help="detect fps (default: every frame of the video)")
+        parser.add_argument("--in-flight", type=int, default=2 * (os.cpu_count() or 1))
+        parser.add_argument(
+            "--no-worker", action="store_true", help="do not start a detect worker when none answers (fail instead)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        folders = self._folders(options["scenarios"])
+        try:
+            scenarios = [load_scenario(f) for f in folders]
+        except ScenarioError as exc:
+            raise CommandError(str(exc)) from None
+        worker = self._ensure_worker(options["no_worker"])
+        results: list[dict[str, Any]] = []
+        per_type: dict[str, TypeScore] = {kind: TypeScore() for kind in EVENT_TYPES}
+        try:
+            for index, scenario in enumerate(scenarios, start=1):
+                label = f"[{index}/{len(scenarios)}] {scenario.name}"
+                run = run_scenario(
+                    scenario,
+                    fps=options["fps"],
+                    realtime=options["realtime"],
+                    in_flight=options["in_flight"],
+                    progress=None if options["json"] else self._progress(label),
+                )
+                scores = score(scenario.events, run.reports)
+                for kind, result in scores.items():
+                    per_type[kind].add(result)
+                results.append(self._scenario_result(scenario.name, scenario.events, run.reports, scores, run))
+                if not options["json"]:
+                    sys.stderr.write("\n")
+                    self._print_scenario(results[-1])
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(30)
+        overall = total(per_type)
+        summary = {kind: per_type[kind].as_dict() for kind in EVENT_TYPES} | {"overall": overall.as_dict()}
+        if options["json"]:
+            self.stdout.write(json.dumps({"scenarios": results, "summary": summary}, indent=2))
+        else:
+            self._print_table(summary)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _folders(self, raw: list[str]) -> list[Path]:
+        folders: list[Path] = []
+        for item in raw:
+            path = Path(item)
+            if (path / "scenario.json").is_file():
+                folders.append(path)
+            elif path.is_dir():
+                folders += sorted(p.parent for p in path.glob("*/scenario.json"))
+            else:
+                raise CommandError(f"{path}: not a scenario folder")
+        if not folders:
+            raise CommandError("no scenarios found")
+        return folders
+
+    def _ensure_worker(self, no_worker: bool) -> subprocess.Popen[bytes] | None:
+        if ping_queues(("detect",), timeout_s=3)["detect"]["ok"]:
+            return None
+        if no_worker:
+            raise CommandError("no worker consumes the detect queue; start one or drop --no-worker")
+        self.stderr.write("no detect worker answered: starting one for this run")
+        cores = str(os.cpu_count() or 1)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "trafficsite",
+                "worker",
+                "-Q",
+                "detect",
+                "-c",
+                cores,
+                "--prefetch-multiplier",
+                "2",
+                "-n",
+                f"evaluate-{os.getpid()}@%h",
+                "--loglevel",
+                "WARNING",
+            ],
+            env={**os.environ, "DETECT_THREADS": "1", "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"]},
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if not ping_queues(("detect",), timeout_s=90)["detect"]["ok"]:
+            proc.kill()
+            raise CommandError("the detect worker started for this run did not answer")
+        return proc
+
+    def _progress(self, label: str):  # type: ignore[no-untyped-def]
+        def show(done: int, total_frames: int) -> None:
+            width = 30
+            filled = int(width * done / total_frames) if total_frames else 0
+            sys.stderr.write(f"\r{label:<40.40} [{'#' * filled}{'.' * (width - filled)}] {done}/{total_frames}")
+            sys.stderr.flush()
+
+        return show
+
+    def _scenario_result(
+        self, name: str, truth: list[Any], reports: list[Report], scores: dict[str, TypeScore], run: Any
+    ) -> dict[str, Any]:
+        return {
+            "name": name,
+            "frames": run.frames,
+            "seconds": round(run.seconds, 2),
+            "truth": [{"type": e.type, "start": e.start, "end": e.end, "speed_kmh": e.speed_kmh} for e in truth],
+            "reports": [
+                {
+                    "type": r.type,
+                    "trigger": round(r.trigger, 3),
+                    "track_ids": list(r.track_ids),
+                    "speed_kmh": r.speed_kmh,
+                }
+                for r in reports
+            ],
+            "tp": sum(s.tp for s in scores.values()),
+            "fp": sum(s.fp for s in scores.values()),
+            "fn": sum(s.fn for s in scores.values()),
+        }
+
+    def _print_scenario(self, result: dict[str, Any]) -> None:
+        found = ", ".join(f"{r['type']}@{r['trigger']:.2f}s" for r in result["reports"]) or "nothing"
+        verdict = "ok" if result["fp"] == 0 and result["fn"] == 0 else f"FP {result['fp']} FN {result['fn']}"
+        self.stdout.write(
+            f"  {result['name']}: reported {found} ({verdict}; {result['frames']} frames in {result['seconds']:.1f} s)"
+        )
+
+    def _print_table(self, summary: dict[str, dict[str, Any]]) -> None:
+        header = (
+            f"{'type':<16} {'TP':>4} {'FP':>4} {'FN':>4} {'dup':>4} {'prec':>6} {'recall':>6} {'F1':>6} "
+            f"{'TTA mean':>9} {'TTA p95':>8} {'speed err mean/max':>19}"
+        )
+        self.stdout.write("")
+        self.stdout.write(header)
+        self.stdout.write("-" * len(header))
+        for kind, row in summary.items():
+            speed = (
+                f"{_fmt(row['speed_error_mean'], '{:.1%}')}/{_fmt(row['speed_error_max'], '{:.1%}')}"
+                if row["speed_error_mean"] is not None
+                else "-"
+            )
+            self.stdout.write(
+                f"{kind:<16} {row['tp']:>4} {row['fp']:>4} {row['fn']:>4} {row['duplicates']:>4} "
+                f"{_fmt(row['precision']):>6} {_fmt(row['recall']):>6} {_fmt(row['f1']):>6} "
+                f"{_fmt(row['tta_mean_s'], '{:.2f}s'):>9} {_fmt(row['tta_p95_s'], '{:.2f}s'):>8} {speed:>19}"
+            )

@@ -1,0 +1,101 @@
+"""Reading scenarios in the format fixed by ../shared/SCENARIOS.md (format 1).
+
+A scenario is a folder with ``video.mp4`` and ``scenario.json``; extra keys are allowed and
+ignored. The camera block is validated with the same validators as a camera edited in the admin.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from detection import camera_config
+
+
+class ScenarioError(ValueError):
+    """The scenario folder or its JSON does not follow the format; the message says where."""
+
+
+@dataclass(frozen=True)
+class TruthEvent:
+    type: str
+    start: float
+    end: float
+    cls: str
+    speed_kmh: float | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    folder: Path
+    video: Path
+    calibration: dict[str, Any]
+    speed_limit_kmh: float
+    zones: list[dict[str, Any]]
+    rules: dict[str, dict[str, Any]]
+    events: list[TruthEvent] = field(default_factory=list)
+
+
+def load_scenario(folder: Path | str) -> Scenario:
+    folder = Path(folder)
+    spec_path, video = folder / "scenario.json", folder / "video.mp4"
+    if not spec_path.is_file():
+        raise ScenarioError(f"{folder}: no scenario.json")
+    if not video.is_file():
+        raise ScenarioError(f"{folder}: no video.mp4")
+    try:
+        spec = json.loads(spec_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"{spec_path}: not valid JSON ({exc})") from None
+    if not isinstance(spec, dict) or spec.get("format") != 1:
+        raise ScenarioError(
+            f"{spec_path}: format must be 1, got {spec.get('format') if isinstance(spec, dict) else spec!r}"
+        )
+    camera = spec.get("camera")
+    if not isinstance(camera, dict) or "calibration" not in camera:
+        raise ScenarioError(f"{spec_path}: camera.calibration is required")
+    zones, rules = camera.get("zones", []), camera.get("rules", {})
+    try:
+        camera_config.validate_calibration(camera["calibration"])
+        camera_config.validate_zones(zones)
+        camera_config.validate_rules(rules)
+    except ValidationError as exc:
+        raise ScenarioError(f"{spec_path}: {exc.messages[0]}") from None
+    limit = camera.get("speed_limit_kmh", 50)
+    if not isinstance(limit, int | float) or isinstance(limit, bool) or limit <= 0:
+        raise ScenarioError(f"{spec_path}: camera.speed_limit_kmh must be a positive number")
+    events = [_event(spec_path, i, raw) for i, raw in enumerate(spec.get("events", []), start=1)]
+    return Scenario(
+        name=str(spec.get("name") or folder.name),
+        folder=folder,
+        video=video,
+        calibration=camera["calibration"],
+        speed_limit_kmh=float(limit),
+        zones=zones,
+        rules=rules,
+        events=events,
+    )
+
+
+def _event(path: Path, index: int, raw: Any) -> TruthEvent:
+    where = f"{path}: event {index}"
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{where}: expected an object")
+    kind = raw.get("type")
+    if kind not in camera_config.EVENT_TYPES:
+        raise ScenarioError(f"{where}: type must be one of {', '.join(camera_config.EVENT_TYPES)}, got {kind!r}")
+    try:
+        start, end = float(raw["start"]), float(raw["end"])
+    except (KeyError, TypeError, ValueError):
+        raise ScenarioError(f"{where}: start and end (seconds) are required numbers") from None
+    if end < start:
+        raise ScenarioError(f"{where}: end {end} is before start {start}")
+    speed = raw.get("speed_kmh")
+    if kind == "speeding" and not isinstance(speed, int | float):
+        raise ScenarioError(f"{where}: a speeding event needs speed_kmh")
+    return TruthEvent(kind, start, end, str(raw.get("class", "")), float(speed) if speed is not None else None)

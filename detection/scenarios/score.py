@@ -1,0 +1,111 @@
+"""Scoring of reported events against a scenario's true events (../shared/SCENARIOS.md, Scoring).
+
+- A report matches a true event of the same type when its trigger time lies in
+  [start - 0.5 s, end + 2.0 s]; matching is one to one, earliest first.
+- Unmatched reports are false positives, unmatched true events false negatives.
+- Repeats of the same track and type inside a matched event's window are duplicates, not false
+  positives; they are counted and shown.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detection.camera_config import EVENT_TYPES
+from detection.scenarios.format import TruthEvent
+
+BEFORE_S, AFTER_S = 0.5, 2.0
+
+
+@dataclass(frozen=True)
+class Report:
+    type: str
+    trigger: float  # video time of the frame that triggered it
+    track_ids: tuple[int, ...]
+    speed_kmh: float | None = None
+
+
+@dataclass
+class TypeScore:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    duplicates: int = 0
+    time_to_alert: list[float] = field(default_factory=list)
+    speed_errors: list[float] = field(default_factory=list)
+
+    def add(self, other: TypeScore) -> None:
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+        self.duplicates += other.duplicates
+        self.time_to_alert += other.time_to_alert
+        self.speed_errors += other.speed_errors
+
+    @property
+    def precision(self) -> float | None:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def f1(self) -> float | None:
+        p, r = self.precision, self.recall
+        if p is None or r is None:
+            return None
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        tta = np.asarray(self.time_to_alert) if self.time_to_alert else None
+        errors = np.asarray(self.speed_errors) if self.speed_errors else None
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "duplicates": self.duplicates,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "tta_mean_s": float(tta.mean()) if tta is not None else None,
+            "tta_p95_s": float(np.percentile(tta, 95)) if tta is not None else None,
+            "speed_error_mean": float(errors.mean()) if errors is not None else None,
+            "speed_error_max": float(errors.max()) if errors is not None else None,
+        }
+
+
+def score(truth: list[TruthEvent], reports: list[Report]) -> dict[str, TypeScore]:
+    scores: dict[str, TypeScore] = defaultdict(TypeScore)
+    for kind in EVENT_TYPES:
+        events = sorted((e for e in truth if e.type == kind), key=lambda e: e.start)
+        matched: dict[int, tuple[int, ...]] = {}  # index of a true event -> the track ids that matched it
+        result = scores[kind]
+        for report in sorted((r for r in reports if r.type == kind), key=lambda r: r.trigger):
+            window = [i for i, e in enumerate(events) if e.start - BEFORE_S <= report.trigger <= e.end + AFTER_S]
+            free = [i for i in window if i not in matched]
+            if free:
+                i = free[0]
+                matched[i] = report.track_ids
+                result.tp += 1
+                result.time_to_alert.append(report.trigger - events[i].start)
+                true_speed = events[i].speed_kmh
+                if kind == "speeding" and true_speed and report.speed_kmh is not None:
+                    result.speed_errors.append(abs(report.speed_kmh - true_speed) / true_speed)
+            elif any(matched.get(i) == report.track_ids for i in window):
+                result.duplicates += 1
+            else:
+                result.fp += 1
+        result.fn += len(events) - len(matched)
+    return dict(scores)
+
+
+def total(per_type: dict[str, TypeScore]) -> TypeScore:
+    overall = TypeScore()
+    for result in per_type.values():
+        overall.add(result)
+    return overall
