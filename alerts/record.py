@@ -23,8 +23,11 @@ UNVERIFIED_NOTE = "Not verified: no LLM is configured (rules only)."
 
 
 def record_alert(payload: dict[str, Any], verdict: dict[str, Any] | None = None,
-                 analysis_id: int | None = None) -> tuple[Alert, bool]:  # fmt: skip
-    """Returns the alert and whether this call created it."""
+                 analysis_id: int | None = None, note: str | None = None) -> tuple[Alert, bool]:  # fmt: skip
+    """Returns the alert and whether this call created it.
+
+    Without a verdict the alert is unverified and ``note`` says why (default: no LLM configured).
+    """
     existing = Alert.objects.filter(idempotency_key=payload["event_key"]).first()
     if existing is not None:
         logger.info("alert for event %s exists already (#%s)", payload["event_key"][:12], existing.pk)
@@ -43,14 +46,15 @@ def record_alert(payload: dict[str, Any], verdict: dict[str, Any] | None = None,
     )
     if verdict is None:
         alert.verification = Alert.Verification.UNVERIFIED
-        alert.description = UNVERIFIED_NOTE
+        alert.description = note or UNVERIFIED_NOTE
     else:
         alert.verification = Alert.Verification.CONFIRMED if verdict.get("dangerous") else Alert.Verification.REJECTED
         alert.description = str(verdict.get("description", ""))
         alert.severity = int(verdict.get("severity", alert.severity))
         alert.confidence = float(verdict.get("confidence", alert.confidence))
         alert.risk_types = sorted({payload["event_type"], *verdict.get("risk_types", [])})
-        alert.analysis_id = analysis_id
+    # The analysis row says what the LLM step did, verdict or not (blocked, capped, keys out...).
+    alert.analysis_id = analysis_id
     client = get_redis()
     for field, key_name in (("keyframe", "keyframe_key"), ("crop", "crop_key")):
         evidence_key = payload.get(key_name)

@@ -24,6 +24,11 @@ from core.taskbase import task
     soft_time_limit=30,
     time_limit=45,
 )
-def record_alert(payload: dict[str, Any], verdict: dict[str, Any] | None = None, analysis_id: int | None = None) -> int:
-    alert, _ = record.record_alert(payload, verdict, analysis_id)
+def record_alert(
+    payload: dict[str, Any],
+    verdict: dict[str, Any] | None = None,
+    analysis_id: int | None = None,
+    note: str | None = None,
+) -> int:
+    alert, _ = record.record_alert(payload, verdict, analysis_id, note)
     return alert.pk

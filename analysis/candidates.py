@@ -29,6 +29,17 @@ def evidence_key(event_key: str, kind: str) -> str:
     return key("evidence", event_key, kind)
 
 
+def crop_rect(width: int, height: int, box: tuple[float, float, float, float]) -> tuple[int, int, int, int] | None:
+    """Pixel rectangle (left, top, right, bottom) of the group's box with its margin; None if tiny."""
+    x1, y1, x2, y2 = box
+    mx, my = (x2 - x1) * CROP_MARGIN, (y2 - y1) * CROP_MARGIN
+    left, top = max(0, int((x1 - mx) * width)), max(0, int((y1 - my) * height))
+    right, bottom = min(width, int((x2 + mx) * width)), min(height, int((y2 + my) * height))
+    if right - left < 8 or bottom - top < 8:
+        return None
+    return left, top, right, bottom
+
+
 def crop_jpeg(jpeg: bytes, box: tuple[float, float, float, float] | None) -> bytes | None:
     """The traffic group's region of the keyframe, with a margin (None when there is no box)."""
     if not box or not jpeg:
@@ -36,13 +47,10 @@ def crop_jpeg(jpeg: bytes, box: tuple[float, float, float, float] | None) -> byt
     image = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return None
-    height, width = image.shape[:2]
-    x1, y1, x2, y2 = box
-    mx, my = (x2 - x1) * CROP_MARGIN, (y2 - y1) * CROP_MARGIN
-    left, top = max(0, int((x1 - mx) * width)), max(0, int((y1 - my) * height))
-    right, bottom = min(width, int((x2 + mx) * width)), min(height, int((y2 + my) * height))
-    if right - left < 8 or bottom - top < 8:
+    rect = crop_rect(image.shape[1], image.shape[0], box)
+    if rect is None:
         return None
+    left, top, right, bottom = rect
     ok, buf = cv2.imencode(".jpg", image[top:bottom, left:right], [cv2.IMWRITE_JPEG_QUALITY, 90])
     return bytes(buf) if ok else None
 
@@ -94,10 +102,12 @@ def llm_enabled() -> bool:
 
 def dispatch(payload: dict[str, Any]) -> str:
     """Send the candidate on; returns the name of the task it went to."""
+    from analysis.metrics import TASKS_GENERATED
     from trafficsite.celery import app
 
     name = "analysis.analyze_event" if llm_enabled() else "alerts.record_alert"
     app.send_task(name, args=[payload], queue="llm" if name.startswith("analysis.") else "alerts")
+    TASKS_GENERATED.labels(name).inc()
     logger.info("camera %s: %s candidate %s -> %s", payload["camera_id"], payload["event_type"],
                 payload["event_key"][:12], name)  # fmt: skip
     return name

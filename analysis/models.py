@@ -1,4 +1,4 @@
-"""One row per multimodal-LLM call that judged a candidate event."""
+"""One row per candidate event that went through the LLM step: its verdict, or why it has none."""
 
 from __future__ import annotations
 
@@ -14,6 +14,21 @@ class LLMAnalysis(models.Model):
         THROTTLED = "throttled", "Throttled"
         ERROR = "error", "Error"
         SKIPPED = "skipped", "Skipped (rules only)"
+
+    class Reason(models.TextChoices):
+        """Why an event went out without a fresh LLM verdict (blank when it got one)."""
+
+        NO_KEY = "no_key", "No API key configured"
+        KEYS_DISABLED = "keys_disabled", "Every API key disabled"
+        KEYS_THROTTLED = "keys_throttled", "Every API key throttled"
+        RATE_LIMITED = "rate_limited", "Global budget used up"
+        CAMERA_CAP = "camera_cap", "Camera's hourly cap reached"
+        GLOBAL_CAP = "global_cap", "Hourly cap reached"
+        CAMERA_OFF = "camera_off", "LLM off for the camera"
+        RULE_CONCLUSIVE = "rule_conclusive", "Rule trusted on its own"
+        DUPLICATE = "duplicate", "Same tracks judged moments ago"
+        BLOCKED = "blocked", "Refused by content inspection"
+        NO_EVIDENCE = "no_evidence", "Evidence images expired"
 
     # The candidate event's idempotency key: analysing one event twice yields one row.
     event_key = models.CharField(max_length=128, unique=True)
@@ -33,12 +48,16 @@ class LLMAnalysis(models.Model):
     raw_reply = models.TextField(blank=True)
     verdict = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices, blank=True, db_index=True)
+    cost = models.FloatField(default=0.0, help_text="Estimated cost of the calls (LLM_PRICE_* currency).")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "LLM analysis"
         verbose_name_plural = "LLM analyses"
+        permissions = [("manage_keypool", "Can enable DashScope API keys again")]
         constraints = [
             # A verdict is stored exactly when the call produced one.
             models.CheckConstraint(

@@ -44,6 +44,7 @@ EDITABLE_FIELDSETS: Any = [
     (None, {"fields": ["name", "source_url", "enabled"]}),
     ("Detection", {"fields": ["detect_fps", "confidence_threshold", "classes", "motion_gate", "motion_threshold"]}),
     ("Road and rules", {"fields": ["speed_limit_kmh", "calibration", "zones", "rules"]}),
+    ("LLM verification", {"fields": ["llm_enabled", "llm_conclusive_rules", "llm_calls_per_hour", "llm_privacy_blur"]}),
 ]
 
 

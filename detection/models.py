@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -17,6 +18,19 @@ from detection.sources import Source, parse_source, validate_source_url
 
 def default_classes() -> list[str]:
     return list(camera_config.ROAD_USER_CLASSES)
+
+
+def validate_rule_names(value: Any) -> None:
+    """A list of rule (event type) names, each once."""
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValidationError('Expected a list of rule names, e.g. ["wrong_way"].')
+    unknown = [name for name in value if name not in camera_config.EVENT_TYPES]
+    if unknown:
+        raise ValidationError(
+            f"Unknown rule(s): {', '.join(unknown)}; rules are {', '.join(camera_config.EVENT_TYPES)}."
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("A rule is listed twice.")
 
 
 class Camera(models.Model):
@@ -80,6 +94,32 @@ class Camera(models.Model):
         blank=True,
         validators=[camera_config.validate_rules],
         help_text='Per-rule overrides of the default thresholds, e.g. {"tailgating": {"headway_s": 1.0}}.',
+    )
+
+    # LLM verification: read by the analysis worker only (not part of the capture fingerprint).
+    llm_enabled = models.BooleanField(
+        "verify with the LLM",
+        default=True,
+        help_text="Send this camera's candidate events to DashScope Qwen-VL for verification (when a key is set).",
+    )
+    llm_conclusive_rules = models.JSONField(
+        "rules trusted without the LLM",
+        default=list,
+        blank=True,
+        validators=[validate_rule_names],
+        help_text='Rules whose events are conclusive here and skip the LLM, e.g. ["wrong_way"] on a one-way street.',
+    )
+    llm_calls_per_hour = models.PositiveIntegerField(
+        "LLM calls per hour",
+        default=120,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="Cost cap for this camera (rolling hour); further events are alerted unverified.",
+    )
+    llm_privacy_blur = models.BooleanField(
+        "pixelate faces and plates",
+        default=True,
+        help_text="Pixelate heads and licence-plate areas (from the person and vehicle boxes) in the images sent "
+        "to the cloud. Evidence stored here is kept as captured.",
     )
 
     # Live status, written by the capture process.

@@ -78,6 +78,9 @@ def test_saving_the_masked_form_keeps_the_stored_password(client_in: Client) -> 
         "zones": "[]",
         "rules": "{}",
         "motion_threshold": "0.002",
+        "llm_enabled": "on",
+        "llm_conclusive_rules": "[]",
+        "llm_calls_per_hour": "120",
     }
     response = client_in.post(reverse("admin:detection_camera_change", args=[camera.pk]), data)
     assert response.status_code == 302, response.content.decode()[:2000]
