@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from core import domain_metrics, tracing
+
+        domain_metrics.connect()
+        tracing.setup_from_settings()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: a real RTSP server (GStreamer's, driven from the system Python)
-# and ffmpeg to make a long looping clip for it. Installs only what is missing (needs root).
+# Debian packages the tests need: a real RTSP server (GStreamer's, driven from the system Python),
+# ffmpeg to make a long looping clip for it, and promtool (from the prometheus package) to check
+# the Prometheus configuration and every metrics endpoint. Installs only what is missing (needs root).
 set -o errexit -o pipefail -o nounset
 
 need=()
@@ -10,8 +11,15 @@ if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0');
   need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base
          gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 fi
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[deps] installing ${need[*]}"
   apt-get update -qq
+  # Only promtool is wanted from the prometheus package: a policy-rc.d that forbids service starts
+  # (exit 101, Debian's convention) keeps its postinst from starting a Prometheus server.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

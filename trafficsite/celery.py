@@ -8,11 +8,17 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_init, worker_process_shutdown
 
+from core import celery_hooks, schedule
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trafficsite.settings")
 
 app = Celery("trafficsite")
 app.config_from_object("celeryconfig")
 app.autodiscover_tasks()
+# Periodic tasks of beat, as defaults under celeryconfig (evaluated when the configuration loads).
+app.add_defaults(lambda: {"beat_schedule": schedule.beat_schedule()})
+# Task metrics, log context and trace propagation for every task, in every process.
+celery_hooks.connect()
 
 
 @worker_init.connect
@@ -25,6 +31,7 @@ def _serve_metrics(**kwargs: Any) -> None:
 
 @worker_process_shutdown.connect
 def _child_exits(pid: int | None = None, **kwargs: Any) -> None:
-    from core import metrics
+    from core import metrics, tracing
 
+    tracing.flush()  # the child leaves with os._exit: buffered spans would be lost
     metrics.mark_dead(pid or os.getpid())

@@ -188,11 +188,37 @@ if LLM_LANGUAGE not in {"en", "zh"}:
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}")
+# plain: "time LEVEL logger message [camera_id=.. task_name=.. task_id=..]" for people;
+# json: one object per line with the same ids as fields, for log shippers (core/logging.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "core.logging.RedactFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
+    # Every handler masks secrets (redact) and adds the camera, event, task and trace ids (context).
+    "filters": {"redact": {"()": "core.logging.RedactFilter"}, "context": {"()": "core.logging.ContextFilter"}},
+    "formatters": {"plain": {"()": "core.logging.PlainFormatter"}, "json": {"()": "core.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact", "context"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- Observability: readiness, periodic gauges, tracing (docs/operations.md) ------------------
+# /readyz pings every queue in this list (a deployment without some queue can drop it) and keeps
+# its answer READYZ_CACHE_S seconds, so a polling load balancer cannot flood the queues.
+READYZ_QUEUES = env_list("READYZ_QUEUES", ["detect", "llm", "alerts", "maintenance"])
+READYZ_TIMEOUT_S = env_float("READYZ_TIMEOUT_S", 2.0, minimum=0.2, maximum=30.0)
+READYZ_CACHE_S = env_float("READYZ_CACHE_S", 5.0, minimum=0.0, maximum=300.0)
+# Beat sends core.collect_gauges this often (queue depths, capture coverage, open alerts).
+GAUGES_INTERVAL_S = env_float("GAUGES_INTERVAL_S", 15.0, minimum=1.0, maximum=3600.0)
+# OpenTelemetry tracing (core/tracing.py); the SDK reads the other OTEL_* variables itself
+# (OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318; OTEL_TRACES_SAMPLER, ...).
+OTEL_ENABLED = env_bool("OTEL_ENABLED", False)
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "trafficsite")
+OTEL_TRACES_EXPORTER = env_str("OTEL_TRACES_EXPORTER", "otlp").lower()
+if OTEL_TRACES_EXPORTER not in {"otlp", "console"}:
+    raise ImproperlyConfigured(f"OTEL_TRACES_EXPORTER must be otlp or console, got {OTEL_TRACES_EXPORTER!r}")
+if OTEL_ENABLED:
+    MIDDLEWARE = ["core.tracing.TracingMiddleware", *MIDDLEWARE]

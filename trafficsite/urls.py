@@ -12,6 +12,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
     path("media/<path:path>", core_views.protected_media, name="media"),
     # django-prometheus serves /metrics (unauthenticated on purpose: keep it on the internal network).
     path("", include("django_prometheus.urls")),
