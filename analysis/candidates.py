@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from django.conf import settings
 
+from core import tracing
 from core.redisclient import get_redis, key
 from detection.events import CandidateEvent, FrameTracks
 
@@ -106,7 +107,10 @@ def dispatch(payload: dict[str, Any]) -> str:
     from trafficsite.celery import app
 
     name = "analysis.analyze_event" if llm_enabled() else "alerts.record_alert"
-    app.send_task(name, args=[payload], queue="llm" if name.startswith("analysis.") else "alerts")
+    # The trace of an event starts here and follows the task headers to the worker and DashScope.
+    with tracing.span("camera.event", camera_id=payload["camera_id"], event_type=payload["event_type"],
+                      event_key=payload["event_key"]):  # fmt: skip
+        app.send_task(name, args=[payload], queue="llm" if name.startswith("analysis.") else "alerts")
     TASKS_GENERATED.labels(name).inc()
     logger.info("camera %s: %s candidate %s -> %s", payload["camera_id"], payload["event_type"],
                 payload["event_key"][:12], name)  # fmt: skip

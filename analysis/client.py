@@ -19,7 +19,8 @@ import requests
 from dashscope.api_entities.dashscope_response import MultiModalConversationResponse
 from django.conf import settings
 
-from core.redact import redact_text
+from core import tracing
+from core.redact import key_id, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -96,20 +97,30 @@ def call(messages: list[dict[str, Any]], *, api_key: str, model: str, timeout_s:
         # Per call rather than through the SDK's module-level default, so nothing global changes.
         extra["base_address"] = settings.DASHSCOPE_BASE_URL
     try:
-        response = dashscope.MultiModalConversation.call(
-            model=model,
-            messages=messages,
-            api_key=api_key,
-            result_format="message",
-            request_timeout=timeout_s,
-            max_tokens=max_tokens,
-            temperature=0.1,  # a judgement, not a story: keep it stable from one call to the next
-            **extra,
-        )
+        with tracing.span("dashscope.call", model=model, key_id=key_id(api_key)):
+            response = _sdk_call(messages, api_key, model, timeout_s, max_tokens, extra)
     except requests.exceptions.Timeout as exc:
         raise CallFailed(Failure.TIMEOUT, str(exc), latency_s=time.monotonic() - started) from None
     except requests.exceptions.ConnectionError as exc:
         raise CallFailed(Failure.CONNECTION, str(exc), latency_s=time.monotonic() - started) from None
+    return _reply(response, started)
+
+
+def _sdk_call(messages: list[dict[str, Any]], api_key: str, model: str, timeout_s: int, max_tokens: int,
+              extra: dict[str, Any]) -> Any:  # fmt: skip
+    return dashscope.MultiModalConversation.call(
+        model=model,
+        messages=messages,
+        api_key=api_key,
+        result_format="message",
+        request_timeout=timeout_s,
+        max_tokens=max_tokens,
+        temperature=0.1,  # a judgement, not a story: keep it stable from one call to the next
+        **extra,
+    )
+
+
+def _reply(response: Any, started: float) -> Reply:
     latency = time.monotonic() - started
     if not isinstance(response, MultiModalConversationResponse):  # a stream: never asked for
         raise CallFailed(Failure.BAD_RESPONSE, "a streamed reply", latency_s=latency)
@@ -124,7 +135,7 @@ def call(messages: list[dict[str, Any]], *, api_key: str, model: str, timeout_s:
     if text is None:
         raise CallFailed(Failure.BAD_RESPONSE, "no message in the reply", status=status, request_id=request_id,
                          latency_s=latency)  # fmt: skip
-    usage = response.usage or {}
+    usage: Any = response.usage or {}
     return Reply(
         text=text,
         request_id=request_id,

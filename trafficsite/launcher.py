@@ -169,21 +169,93 @@ def manage(env: dict[str, str], *argv: str) -> None:
 
 
 def celery_worker(queue: str, concurrency: int, metrics_port: int, *extra: str, **env: str) -> Child:
-    argv = [PYTHON, "-m", "celery", "-A", "trafficsite", "worker", "-Q", queue, "-n", f"{queue}@%h",
-            "-c", str(concurrency), "--loglevel", "INFO", *extra]  # fmt: skip
+    argv = [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "trafficsite",
+        "worker",
+        "-Q",
+        queue,
+        "-n",
+        f"{queue}@%h",
+        "-c",
+        str(concurrency),
+        "--loglevel",
+        "INFO",
+        *extra,
+    ]
     return Child(f"worker-{queue}", argv, metrics_port, env)
 
 
-def children(args: argparse.Namespace) -> list[Child]:
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stored_secret(name: str) -> str:
+    """A generated password kept (mode 600) in the data folder, so it survives restarts."""
+    path = data_dir() / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(12))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def use_llm_stub(args: argparse.Namespace, env: dict[str, str]) -> Child | None:
+    """Without a DashScope key the demo verifies alerts with the local stub, and says so."""
+    if args.no_llm_stub or env.get("DASHSCOPE_API_KEYS") or env.get("DASHSCOPE_API_KEY"):
+        return None
+    port = free_port()
+    env["DASHSCOPE_BASE_URL"] = f"http://127.0.0.1:{port}/api/v1"
+    env["DASHSCOPE_API_KEYS"] = "sk-local-stub-demo"
+    log("no DashScope key: LLM verdicts come from a local stub, not a model (--no-llm-stub: rules only)")
+    return Child("llm-stub", [*MANAGE, "dashscope_stub", "--port", str(port), "--latency", "0.8"])
+
+
+def children(args: argparse.Namespace, env: dict[str, str]) -> list[Child]:
     port = args.metrics_base_port
+    stub = use_llm_stub(args, env)
+    flower_env = {
+        "FLOWER_ADDRESS": "127.0.0.1",
+        "FLOWER_PORT": str(args.flower_port),
+        "FLOWER_BASIC_AUTH": f"operator:{stored_secret('flower_password')}",
+    }
     return [
+        *([stub] if stub else []),
         Child("web", [PYTHON, "-m", "daphne", "-b", args.host, "-p", str(args.port), "trafficsite.asgi:application"]),
         Child("capture", [*MANAGE, "run_cameras"], port),
         # One single-threaded model per core measured fastest on CPUs (bench/detect_throughput.py).
         celery_worker("detect", os.cpu_count() or 1, port + 1, "--prefetch-multiplier", "2", DETECT_THREADS="1"),
-        celery_worker("llm", 2, port + 2),
+        # LLM calls wait seconds on the network: more pool processes than cores is right here.
+        celery_worker("llm", 4, port + 2),
         celery_worker("alerts", 1, port + 3),
         celery_worker("maintenance", 1, port + 4),
+        Child(
+            "beat",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "trafficsite",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(data_dir() / "celerybeat-schedule"),
+            ],
+        ),
+        # Flower takes every FLOWER_* variable as an option: it gets exactly these.
+        Child(
+            "flower",
+            [PYTHON, "-m", "celery", "-A", "trafficsite", "flower", "--purge_offline_workers=300"],
+            env=flower_env,
+        ),
     ]
 
 
@@ -245,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         default=int(os.environ.get("METRICS_BASE_PORT", "9101")),
         help="Prometheus metrics of capture and workers on this port and the next four (web: /metrics)",
     )
+    parser.add_argument("--flower-port", type=int, default=int(os.environ.get("FLOWER_PORT", "5555")))
+    parser.add_argument("--no-llm-stub", action="store_true", help="without a DashScope key, alert from rules only")
     parser.add_argument("--check", action="store_true", help="start everything, wait until ready, then stop")
     args = parser.parse_args(argv)
 
@@ -262,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         manage(env, "migrate", "--noinput")
         manage(env, "collectstatic", "--noinput", "-v", "0")
         manage(env, "bootstrap_demo")
-        procs = children(args)
+        procs = children(args, env)
         for child in procs:
             child.start(env)
         url = f"http://{args.host}:{args.port}"
@@ -270,7 +344,11 @@ def main(argv: list[str] | None = None) -> int:
             log("the web server did not come up; see the messages above")
             return 1
         manage(env, "ping_workers", "--timeout", "120")
+        if not wait_for_web(f"{url}/readyz", 120, procs):
+            log(f"not ready: see {url}/readyz for the failing checks")
+            return 1
         log(f"ready: {url}/admin/  (login printed above; Ctrl-C stops everything)")
+        log(f"Flower: http://127.0.0.1:{args.flower_port}/  login operator / {stored_secret('flower_password')}")
         if args.check:
             return 0
         return supervise(procs, env, stop)

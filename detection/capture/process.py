@@ -20,6 +20,7 @@ def camera_process_main(camera_id: int, lease_key: str, token: str, stop: MpEven
     from django.core.exceptions import ValidationError
 
     from analysis.candidates import DispatchingSink
+    from core.logging import bind_log_context
     from core.redisclient import get_redis
     from detection.capture.camera import CameraWorker
     from detection.capture.lease import Lease
@@ -41,6 +42,7 @@ def camera_process_main(camera_id: int, lease_key: str, token: str, stop: MpEven
 
     threading.Thread(target=watch_parent_stop, daemon=True).start()
 
+    bind_log_context(camera_id=camera_id)  # every log line of this process names its camera
     camera = Camera.objects.get(pk=camera_id)
     try:
         source = camera.source

@@ -168,6 +168,25 @@ def specs() -> list[Spec]:
     return out
 
 
+DEMO = "demo-street"
+
+
+def demo_spec() -> Spec:
+    """Twenty seconds of street for the demo camera (it loops): a speeder, a tailgating pair, a
+    near miss with a pedestrian, and ordinary traffic in between. Not part of the scored set."""
+    to_walk = (4.8 + 1.5) / (5.0 / 3.6)
+    actors = [
+        car(EAST, 0.0, 85, t0=1.0, sprite=1),  # speeding
+        car(WEST, 45.0, 40, t0=2.0, sprite=2),
+        car(WEST, 45.0, 48, t0=6.0, sprite=3),  # tailgating: 0.5 s behind its leader
+        car(WEST, 45.0 + 0.5 * 48 / 3.6, 48, t0=6.0, sprite=4),
+        car(EAST, 0.0, 40, t0=12.0 + to_walk - 11.5 / (40 / 3.6), sprite=5),  # near miss with the walker
+        walker(11.5, 5.0, t0=12.0, sprite=0),
+        car(WEST, 45.0, 35, t0=15.0, sprite=6, cls="truck"),
+    ]
+    return Spec(DEMO, 20.0, actors, {"speeding", "tailgating", "near_miss"})
+
+
 def camera_block() -> dict[str, Any]:
     return {"calibration": CALIBRATION, "speed_limit_kmh": LIMIT_KMH, "zones": [_zone_json(z) for z in ZONES]}
 
@@ -235,7 +254,7 @@ def generate(
     """Render every scenario (or those named in ``only``) into ``target``. Deterministic."""
     from detection.scenarios.compose import extract_sprites
 
-    chosen = [s for s in specs() if only is None or s.name in only]
+    chosen = [s for s in [*specs(), demo_spec()] if (only is None and s.name != DEMO) or (only and s.name in only)]
     if only is not None and len(chosen) != len(only):
         unknown = sorted(set(only) - {s.name for s in chosen})
         raise ValueError(f"unknown scenario name(s): {', '.join(unknown)}")

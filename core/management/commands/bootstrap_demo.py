@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from detection.assets import CLIP_CARS_TRUCK, asset_path
 from detection.models import Camera
+from detection.scenarios.library import DEMO
 
 DEMO_CAMERA = "Demo intersection"
+DEMO_STREET_CAMERA = "Demo street (composed, calibrated)"
 
 
 class Command(BaseCommand):
@@ -26,13 +30,40 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         username, password = self.ensure_operator(options["username"], options["reset_password"])
         camera, created = Camera.objects.get_or_create(
-            name=DEMO_CAMERA, defaults={"source_url": str(asset_path(CLIP_CARS_TRUCK)), "detect_fps": 10.0}
+            # 5 fps: this one shows detection and tracking (no calibration); the street camera gets the
+            # detect capacity for its rules.
+            name=DEMO_CAMERA, defaults={"source_url": str(asset_path(CLIP_CARS_TRUCK)), "detect_fps": 5.0}
         )
         self.stdout.write(f"{'created' if created else 'kept'} camera {camera.name!r} ({camera.masked_source})")
+        self.ensure_street_camera()
         self.stdout.write("")
         self.stdout.write(f"  operator login: {username}")
         self.stdout.write(f"  password:       {password}")
         self.stdout.write("")
+
+    def ensure_street_camera(self) -> None:
+        """A calibrated camera on a composed street clip, so the demo shows rules and alerts at work.
+
+        The real intersection clip has no calibration to go with it; the composed clip has one by
+        construction (see detection/scenarios). Made once, into the data folder's videos/.
+        """
+        folder = Path(settings.DATA_DIR) / "videos"
+        scenario = folder / DEMO
+        if not (scenario / "scenario.json").exists():
+            self.stdout.write("composing the demo street clip from the intersection footage (once)...")
+            call_command("make_scenarios", str(folder), "--only", DEMO, stdout=self.stdout)
+        camera_block = json.loads((scenario / "scenario.json").read_text())["camera"]
+        camera, created = Camera.objects.get_or_create(
+            name=DEMO_STREET_CAMERA,
+            defaults={
+                "source_url": str(scenario / "video.mp4"),
+                "detect_fps": 10.0,
+                "calibration": camera_block["calibration"],
+                "zones": camera_block["zones"],
+                "speed_limit_kmh": camera_block["speed_limit_kmh"],
+            },
+        )
+        self.stdout.write(f"{'created' if created else 'kept'} camera {camera.name!r} ({camera.masked_source})")
 
     def ensure_operator(self, username: str, reset: bool) -> tuple[str, str]:
         """The generated password is kept (mode 600) in the data folder so every start can print it,
