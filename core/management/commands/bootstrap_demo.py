@@ -32,7 +32,8 @@ class Command(BaseCommand):
         camera, created = Camera.objects.get_or_create(
             # 5 fps: this one shows detection and tracking (no calibration); the street camera gets the
             # detect capacity for its rules.
-            name=DEMO_CAMERA, defaults={"source_url": str(asset_path(CLIP_CARS_TRUCK)), "detect_fps": 5.0}
+            name=DEMO_CAMERA,
+            defaults={"source_url": str(asset_path(CLIP_CARS_TRUCK)), "detect_fps": 5.0},
         )
         self.stdout.write(f"{'created' if created else 'kept'} camera {camera.name!r} ({camera.masked_source})")
         self.ensure_street_camera()
