@@ -18,6 +18,7 @@ from detection.events import CandidateEvent, FrameTracks
 from detection.models import Camera
 from tests.factories import make_camera
 from tests.support.rtsp import RtspServer, looped_clip
+from tests.support.waiting import wait_for
 from tests.workers import WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -32,16 +33,6 @@ class RecordingRules:
     def process(self, frame: FrameTracks) -> list[CandidateEvent]:
         self.frames.append(frame)
         return []
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from core.health import ping_queues
 from core.models import FailedJob
 from tests.celery_tasks import fails_permanently, retries_then_fails
+from tests.support.waiting import wait_for
 from tests.workers import WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for(predicate, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def test_a_task_runs_through_redis_on_each_queue(celery_worker: WorkerProcess) -> None:

@@ -18,8 +18,8 @@ from tests.support.dashscope_helpers import (
     make_payload,
     only_these_llm_consumers,
     wait_consuming,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

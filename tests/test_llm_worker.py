@@ -30,8 +30,8 @@ from tests.support.dashscope_helpers import (
     make_payload,
     only_these_llm_consumers,
     wait_consuming,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 from tests.workers import WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -31,6 +31,7 @@ from tests.support.obs_tasks import call_model, log_line, sleep_and_pid
 from tests.support.otlp import OtlpReceiver
 from tests.support.rtsp import free_port
 from tests.support.scrape import family_names, promtool_check, sample_value, scrape
+from tests.support.waiting import wait_for
 from tests.workers import BASE_DIR, WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -39,16 +40,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 OBS_QUEUE = f"obs-{os.getpid()}"
 READY_QUEUE = f"obs-ready-{os.getpid()}"
 WORKER_SERVICE = "trafficsite-test-worker"
-
-
-def wait_for(predicate, timeout_s: float = 30.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def start_worker(name: str, queue: str, database_url: str, metrics_dir: Path, concurrency: int, **env: str):

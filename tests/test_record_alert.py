@@ -14,6 +14,7 @@ from detection.assets import bundled_image
 from detection.events import CameraContext, CandidateEvent, FrameTracks
 from detection.tracking import Track, TrackPoint
 from tests.factories import make_camera
+from tests.support.waiting import wait_for
 from tests.workers import WorkerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,15 +28,6 @@ def frame_with_event(camera_id: int) -> tuple[CandidateEvent, FrameTracks]:
     event = CandidateEvent(camera_id, "near_miss", (7, 8), started_at=9.6, triggered_at=10.0,
                            measurements={"ttc_s": 0.9, "distance_m": 2.1}, severity=3)  # fmt: skip
     return event, frame
-
-
-def wait_for(predicate, timeout_s: float = 30):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 @pytest.mark.slow

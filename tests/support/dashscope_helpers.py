@@ -6,7 +6,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,16 +30,6 @@ KEY_B = "sk-test-bravo-0000000000000002"
 PERSON_BOX = (0.059, 0.369, 0.302, 0.836)
 BUS_BOX = (0.021, 0.214, 0.990, 0.711)
 OTHER_PEOPLE = [(0.827, 0.352, 1.0, 0.811), (0.273, 0.376, 0.426, 0.794)]
-
-
-def wait_for(predicate: Callable[[], T | None], timeout_s: float = 30.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not met within {timeout_s} s")
 
 
 def make_payload(camera_id: int, *, person: int = 7, bus: int = 8, event_type: str = "near_miss",
