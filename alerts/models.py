@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -12,7 +12,10 @@ from detection.camera_config import EVENT_TYPE_CHOICES
 
 class AlertQuerySet(models.QuerySet["Alert"]):
     def review(self, status: str, user: object, note: str = "") -> int:
-        """Set the review outcome of every alert here (admin, dashboard and API all call this)."""
+        """Set the review outcome of every alert here (admin, dashboard and API all call this).
+
+        Every open dashboard is told after the commit, whichever of them (or the admin) reviewed.
+        """
         if status not in Alert.Review.values:
             raise ValueError(f"unknown review status {status!r}")
         is_new = status == Alert.Review.NEW
@@ -23,7 +26,13 @@ class AlertQuerySet(models.QuerySet["Alert"]):
         }
         if note:
             fields["review_note"] = note
-        return self.update(**fields)
+        ids = list(self.values_list("pk", flat=True))
+        count = Alert.objects.filter(pk__in=ids).update(**fields)
+        if ids:
+            from alerts.live import alerts_reviewed
+
+            transaction.on_commit(lambda: alerts_reviewed(ids))
+        return count
 
 
 class Alert(models.Model):
@@ -99,3 +108,64 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_event_type_display()} #{self.pk} at {self.detected_at:%Y-%m-%d %H:%M:%S}"
+
+
+class WebhookDestination(models.Model):
+    """An HTTPS endpoint that receives alerts at or above a severity, signed with its own secret.
+
+    Delivery outcomes are kept on the row (counters, last error) so an operator sees in the admin
+    which receiver is failing and why, without reading logs.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField(max_length=500, help_text="Receives a POST with the alert as JSON.")
+    secret = models.CharField(
+        max_length=200,
+        help_text="Shared secret for the HMAC-SHA256 signature (X-Trafficsite-Signature). Never shown again.",
+    )
+    enabled = models.BooleanField(default=True, db_index=True)
+    min_severity = models.PositiveSmallIntegerField(
+        "minimum severity", choices=Alert.Severity.choices, default=Alert.Severity.HIGH
+    )
+    cameras = models.ManyToManyField(
+        "detection.Camera", blank=True, related_name="+", help_text="Only these cameras' alerts; none selected: all."
+    )
+
+    deliveries_ok = models.PositiveIntegerField(default=0)
+    deliveries_failed = models.PositiveIntegerField(default=0, help_text="Failed attempts, retries included.")
+    consecutive_failures = models.PositiveIntegerField(default=0, help_text="Failed attempts since the last success.")
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(min_severity__gte=1) & Q(min_severity__lte=4), name="webhook_severity"),
+            models.CheckConstraint(condition=~Q(secret=""), name="webhook_secret_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def wants(self, alert: Alert) -> bool:
+        """Whether this destination receives ``alert`` (enabled, severity, cameras)."""
+        if not self.enabled or alert.severity < self.min_severity:
+            return False
+        camera_ids = {c.pk for c in self.cameras.all()}
+        return not camera_ids or alert.camera_id in camera_ids
+
+    def record_success(self) -> None:
+        WebhookDestination.objects.filter(pk=self.pk).update(
+            deliveries_ok=F("deliveries_ok") + 1, consecutive_failures=0, last_success_at=timezone.now()
+        )
+
+    def record_failure(self, error: str) -> None:
+        # F() expressions: several workers may deliver to one destination at once.
+        WebhookDestination.objects.filter(pk=self.pk).update(
+            deliveries_failed=F("deliveries_failed") + 1,
+            consecutive_failures=F("consecutive_failures") + 1,
+            last_failure_at=timezone.now(),
+            last_error=error[:2000],
+        )

@@ -2,7 +2,8 @@
 
 Called by ``alerts.record_alert`` with the payload built in ``analysis.candidates`` and, when the
 LLM judged it, the id of its LLMAnalysis row and the verdict. Redelivery or a second call for the
-same event finds the existing row and changes nothing.
+same event finds the existing row and changes nothing. The call that creates the row announces it
+after the commit (dashboards, webhooks, MQTT), once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from alerts.models import Alert
 from core.redisclient import get_redis
@@ -31,6 +33,9 @@ def record_alert(payload: dict[str, Any], verdict: dict[str, Any] | None = None,
     existing = Alert.objects.filter(idempotency_key=payload["event_key"]).first()
     if existing is not None:
         logger.info("alert for event %s exists already (#%s)", payload["event_key"][:12], existing.pk)
+        if existing.notified_at is None:
+            # An earlier attempt stored it but could not tell operators (Redis down): finish that now.
+            announce(existing.pk)
         return existing, False
     alert = Alert(
         idempotency_key=payload["event_key"],
@@ -64,10 +69,39 @@ def record_alert(payload: dict[str, Any], verdict: dict[str, Any] | None = None,
     try:
         with transaction.atomic():
             alert.save()
+            # After the commit, and only for the call that created the row: one broadcast per event.
+            transaction.on_commit(lambda: announce(alert.pk))
     except IntegrityError:
-        # Another worker recorded the same event between our check and our insert.
         for field in ("keyframe", "crop"):
             getattr(alert, field).delete(save=False)
-        return Alert.objects.get(idempotency_key=payload["event_key"]), False
+        # Only a row with this event key makes it a duplicate (another worker recorded the event
+        # between our check and our insert); any other violation (an unknown camera, a value out of
+        # range) is a real error and fails the task into a FailedJob.
+        winner = Alert.objects.filter(idempotency_key=payload["event_key"]).first()
+        if winner is None:
+            raise
+        return winner, False
     logger.info("alert #%s: %s on camera %s (%s)", alert.pk, alert.event_type, alert.camera_id, alert.verification)
     return alert, True
+
+
+def announce(alert_id: int) -> bool:
+    """Tell operators about a stored alert exactly once: dashboards, then webhooks and MQTT.
+
+    ``notified_at`` is claimed with a conditional UPDATE, so concurrent or repeated calls for one
+    alert announce it once. If the push fails the claim is released and the error propagates: the
+    task is retried, and the retry finds the alert stored but not announced.
+    """
+    from alerts import live, notifications
+
+    now = timezone.now()
+    if not Alert.objects.filter(pk=alert_id, notified_at__isnull=True).update(notified_at=now):
+        return False
+    try:
+        alert = Alert.objects.select_related("camera", "reviewed_by").get(pk=alert_id)
+        live.broadcast_created(alert)
+        notifications.enqueue(alert)
+    except Exception:
+        Alert.objects.filter(pk=alert_id, notified_at=now).update(notified_at=None)
+        raise
+    return True

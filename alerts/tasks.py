@@ -1,13 +1,16 @@
-"""Tasks of the alerts queue: thin wrappers over plain functions."""
+"""Tasks of the alerts queue (and retention on maintenance): thin wrappers over plain functions."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
+from django.conf import settings
 from django.db import OperationalError
+from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from alerts import record
+from alerts import mqtt, record, retention, webhooks
 from core.taskbase import task
 
 
@@ -16,7 +19,7 @@ from core.taskbase import task
     queue="alerts",
     acks_late=True,  # idempotent per event key: a redelivered task finds the row and stops
     reject_on_worker_lost=True,
-    autoretry_for=(ConnectionError, TimeoutError, RedisConnectionError, OperationalError),
+    autoretry_for=(ConnectionError, TimeoutError, RedisConnectionError, OperationalError, BrokerError),
     retry_backoff=2,
     retry_backoff_max=60,
     retry_jitter=True,
@@ -32,3 +35,56 @@ def record_alert(
 ) -> int:
     alert, _ = record.record_alert(payload, verdict, analysis_id, note)
     return alert.pk
+
+
+def backoff_s(retries: int, hint_s: float | None = None) -> float:
+    """Exponential back-off with jitter (half fixed, half random); a receiver's Retry-After wins if longer."""
+    cap = float(settings.NOTIFY_RETRY_BACKOFF_MAX_S)
+    delay = min(cap, float(settings.NOTIFY_RETRY_BACKOFF_S) * 2.0**retries)
+    delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not a secret
+    return min(cap, max(delay, hint_s or 0.0))
+
+
+@task(
+    "alerts.deliver_webhook",
+    queue="alerts",
+    bind=True,
+    acks_late=True,  # a delivery lost with its worker is sent again; receivers dedupe on the delivery id
+    reject_on_worker_lost=True,
+    max_retries=settings.NOTIFY_MAX_RETRIES,
+    soft_time_limit=settings.WEBHOOK_TIMEOUT_S * 2 + 10,
+    time_limit=settings.WEBHOOK_TIMEOUT_S * 2 + 20,
+)
+def deliver_webhook(self: Any, alert_id: int, destination_id: int) -> str:
+    try:
+        return webhooks.deliver(alert_id, destination_id)
+    except webhooks.DeliveryError as exc:
+        if exc.permanent:
+            raise  # a FailedJob, replayable once the receiver is fixed
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries, exc.retry_after_s)) from None
+
+
+@task(
+    "alerts.publish_mqtt",
+    queue="alerts",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=settings.NOTIFY_MAX_RETRIES,
+    soft_time_limit=settings.MQTT_TIMEOUT_S * 3 + 10,
+    time_limit=settings.MQTT_TIMEOUT_S * 3 + 20,
+)
+def publish_mqtt(self: Any, alert_id: int) -> str:
+    try:
+        return mqtt.publish_alert(alert_id)
+    except mqtt.PublishError as exc:
+        if exc.permanent:
+            raise
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries)) from None
+
+
+# The explicit routing key beats the "alerts.*" route of celeryconfig.py, which would send it to alerts.
+@task("alerts.purge_expired", queue="maintenance", routing_key="maintenance", soft_time_limit=100, time_limit=120)
+def purge_expired() -> dict[str, Any]:
+    """Retention (beat, see core/schedule.py): each camera's old alerts and their images."""
+    return retention.purge_expired(time_budget_s=60.0)

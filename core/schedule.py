@@ -20,4 +20,14 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             # A run that waited longer than one interval is stale: the next one is already queued.
             "options": {"queue": "maintenance", "expires": interval},
         },
+        # Alerts past their camera's retention, with their images (alerts/retention.py).
+        "purge-expired-alerts": {
+            "task": "alerts.purge_expired",
+            "schedule": settings.ALERTS_RETENTION_INTERVAL_S,
+            "options": {
+                "queue": "maintenance",
+                "routing_key": "maintenance",
+                "expires": settings.ALERTS_RETENTION_INTERVAL_S,
+            },
+        },
     }

@@ -139,8 +139,10 @@ def on_rejected(message: Any = None, **_: Any) -> None:
     TASKS_FINISHED.labels(task_label(headers.get("task")), queue_label(delivery.get("routing_key")), "rejected").inc()
 
 
-def on_revoked(request: Any = None, **_: Any) -> None:
+def on_revoked(request: Any = None, sender: Any = None, **_: Any) -> None:
     if request is None:
         return
+    # The request is a Context that may lack the task's name (an expired message): the sender has it.
+    name = getattr(sender, "name", None) or getattr(request, "name", None) or getattr(request, "task", None)
     delivery = getattr(request, "delivery_info", None) or {}
-    TASKS_FINISHED.labels(task_label(request.name), queue_label(delivery.get("routing_key")), "revoked").inc()
+    TASKS_FINISHED.labels(task_label(name), queue_label(delivery.get("routing_key")), "revoked").inc()

@@ -6,12 +6,15 @@ import base64
 import json
 from typing import Any
 
+import cv2
+import numpy as np
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -19,6 +22,7 @@ from django.utils.html import format_html
 
 from core.redact import restore_masked_url
 from core.redisclient import get_redis
+from detection import calibration
 from detection.capture.camera import snapshot_key, stats_key
 from detection.grab import FrameGrabError, grab_frame
 from detection.models import Camera
@@ -45,6 +49,7 @@ EDITABLE_FIELDSETS: Any = [
     ("Detection", {"fields": ["detect_fps", "confidence_threshold", "classes", "motion_gate", "motion_threshold"]}),
     ("Road and rules", {"fields": ["speed_limit_kmh", "calibration", "zones", "rules"]}),
     ("LLM verification", {"fields": ["llm_enabled", "llm_conclusive_rules", "llm_calls_per_hour", "llm_privacy_blur"]}),
+    ("Alerts", {"fields": ["alert_retention_days"]}),
 ]
 
 
@@ -133,8 +138,62 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.admin_site.admin_view(self.grab_view),
                 name="detection_camera_grab",
             ),
+            path(
+                "<int:camera_id>/calibrate/",
+                self.admin_site.admin_view(self.calibrate_view),
+                name="detection_camera_calibrate",
+            ),
         ]
         return custom + super().get_urls()
+
+    def calibrate_view(self, request: HttpRequest, camera_id: int) -> HttpResponse:
+        """Click calibration points and zones on a frame of the camera; preview, then save."""
+        camera = get_object_or_404(Camera, pk=camera_id)
+        if not self.has_view_or_change_permission(request, camera):
+            return HttpResponseRedirect(reverse("admin:index"))
+        if request.method == "POST":
+            if not self.has_change_permission(request, camera):
+                return JsonResponse({"error": "You may look at this camera but not change it."}, status=403)
+            return self._calibrate_post(request, camera)
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": f"Calibration and zones of {camera.name}",
+            "camera": camera,
+            "opts": self.model._meta,
+            "settings_json": {"calibration": camera.calibration, "zones": camera.zones},
+            "can_change": self.has_change_permission(request, camera),
+        }
+        try:
+            image = self._calibration_frame(camera)
+            context["frame"] = calibration.preview(image, {}, [])
+            context["preview"] = calibration.preview(image, camera.calibration, camera.zones)
+            context["size"] = (image.shape[1], image.shape[0])
+        except (FrameGrabError, ValidationError) as exc:
+            context["error"] = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        return TemplateResponse(request, "admin/detection/camera/calibrate.html", context)
+
+    def _calibrate_post(self, request: HttpRequest, camera: Camera) -> JsonResponse:
+        try:
+            cal, zones = calibration.parse_settings(request.body.decode() or "{}")
+            if request.GET.get("save") == "1":
+                camera.calibration, camera.zones = cal, zones
+                camera.full_clean()
+                camera.save(update_fields=["calibration", "zones", "updated_at"])
+                return JsonResponse({"saved": True})
+            return JsonResponse({"preview": calibration.preview(self._calibration_frame(camera), cal, zones)})
+        except ValidationError as exc:
+            return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+        except FrameGrabError as exc:
+            return JsonResponse({"error": str(exc)}, status=502)
+
+    def _calibration_frame(self, camera: Camera) -> Any:
+        """A clean frame of the camera, grabbed once and kept ten minutes for the previews."""
+        cache_key = f"calibration-frame:{camera.pk}"
+        jpeg = cache.get(cache_key)
+        if jpeg is None:
+            jpeg = grab_frame(camera.source, settings.CAMERA_OPEN_TIMEOUT_S).jpeg()
+            cache.set(cache_key, jpeg, 600)
+        return cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
 
     def snapshot_view(self, request: HttpRequest, camera_id: int) -> HttpResponse:
         """The latest annotated frame from the camera's capture process (kept in Redis)."""

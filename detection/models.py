@@ -122,6 +122,18 @@ class Camera(models.Model):
         "to the cloud. Evidence stored here is kept as captured.",
     )
 
+    # Alerts of this camera older than this are removed by alerts.purge_expired (beat), except confirmed ones.
+    # Empty (NULL) keeps them forever; blank also lets a form that omits the field keep the stored value.
+    alert_retention_days = models.PositiveIntegerField(
+        "keep alerts for (days)",
+        default=30,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Alerts and their evidence images older than this are deleted, except alerts an operator "
+        "confirmed. Leave empty to keep them forever.",
+    )
+
     # Live status, written by the capture process.
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNKNOWN, db_index=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
@@ -186,4 +198,7 @@ class Camera(models.Model):
         if changed:
             for key, value in fields.items():
                 setattr(self, key, value)
+            from alerts.live import camera_status_changed
+
+            camera_status_changed(self)  # open dashboards see the change at once
         return bool(changed)

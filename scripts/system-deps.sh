@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the tests need: a real RTSP server (GStreamer's, driven from the system Python),
-# ffmpeg to make a long looping clip for it, and promtool (from the prometheus package) to check
-# the Prometheus configuration and every metrics endpoint. Installs only what is missing (needs root).
+# ffmpeg to make a long looping clip for it, promtool (from the prometheus package) to check
+# the Prometheus configuration and every metrics endpoint, headless Chromium and its WebDriver for
+# the dashboard's browser tests, and the Mosquitto MQTT broker (the tests start their own on a free
+# port). Installs only what is missing (needs root).
 set -o errexit -o pipefail -o nounset
 
 need=()
@@ -12,11 +14,14 @@ if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0');
          gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 fi
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[deps] installing ${need[*]}"
   apt-get update -qq
-  # Only promtool is wanted from the prometheus package: a policy-rc.d that forbids service starts
-  # (exit 101, Debian's convention) keeps its postinst from starting a Prometheus server.
+  # Only promtool is wanted from the prometheus package, and mosquitto's binary: a policy-rc.d that
+  # forbids service starts (exit 101, Debian's convention) keeps their postinst from starting servers.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT

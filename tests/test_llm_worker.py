@@ -71,8 +71,9 @@ def _fresh(stub: DashScopeStub, worker: WorkerProcess, settings) -> None:
 
 
 def alert_of(payload: dict, timeout_s: float = 30) -> Alert:
-    return wait_for(lambda: Alert.objects.filter(idempotency_key=payload["event_key"]).first(), timeout_s,
+    alert: Alert = wait_for(lambda: Alert.objects.filter(idempotency_key=payload["event_key"]).first(), timeout_s,
                     f"alert for {payload['event_key'][:12]}")  # fmt: skip
+    return alert
 
 
 def analysis_of(payload: dict) -> LLMAnalysis:

@@ -12,11 +12,16 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-websocket_urlpatterns: list = []  # type: ignore[type-arg]
+from alerts.routing import websocket_urlpatterns  # noqa: E402
+from alerts.wsauth import TokenAuthMiddleware  # noqa: E402
 
+# The Origin header must name an allowed host (browsers send it; API clients must too), then the
+# session cookie or an API token says who it is; the consumer admits operators only.
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -53,6 +53,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "core",
     "detection",
     "analysis",
@@ -222,3 +225,72 @@ if OTEL_TRACES_EXPORTER not in {"otlp", "console"}:
     raise ImproperlyConfigured(f"OTEL_TRACES_EXPORTER must be otlp or console, got {OTEL_TRACES_EXPORTER!r}")
 if OTEL_ENABLED:
     MIDDLEWARE = ["core.tracing.TracingMiddleware", *MIDDLEWARE]
+
+# --- Alerts: dashboard, websocket, REST API, notifications, retention (docs/alerts.md) ----------
+# Absolute links in webhook and MQTT messages (e.g. https://traffic.example.org); empty: paths only.
+SITE_URL = env_str("SITE_URL", "").rstrip("/")
+# Alerts a dashboard (or any websocket client) receives on connect, before the live ones.
+ALERTS_WS_BACKLOG = env_int("ALERTS_WS_BACKLOG", 50, minimum=0, maximum=500)
+# Heartbeat of the websocket, carrying each camera's live counters (fps, tracks); a client that hears
+# nothing for three periods reconnects.
+ALERTS_WS_HEARTBEAT_S = env_float("ALERTS_WS_HEARTBEAT_S", 5.0, minimum=1.0, maximum=60.0)
+
+REST_FRAMEWORK = {
+    # Token first: it is the one whose challenge (401 + WWW-Authenticate: Token) anonymous clients get.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",  # API clients: "Authorization: Token <key>"
+        "rest_framework.authentication.SessionAuthentication",  # the dashboard (CSRF enforced)
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["alerts.api.permissions.IsOperator"],
+    "DEFAULT_PAGINATION_CLASS": "alerts.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    # JSON unless a browser asks for HTML: then DRF's browsable API (same login, CSRF on forms).
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Traffic safety API",
+    "DESCRIPTION": "Cameras, alerts, their review and statistics. Authenticate with a session or "
+    '"Authorization: Token <key>". See docs/alerts.md.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["alerts.api.permissions.IsOperator"],
+    "SERVE_AUTHENTICATION": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ReviewStatusEnum": "alerts.models.Alert.Review",
+        "VerificationEnum": "alerts.models.Alert.Verification",
+        "SeverityEnum": "alerts.models.Alert.Severity",
+        "CameraStatusEnum": "detection.models.Camera.Status",
+    },
+}
+
+# Notifications: webhook destinations are rows edited in the admin (URL, secret, minimum severity).
+# A failed delivery or publish is retried NOTIFY_MAX_RETRIES times, backing off exponentially (with
+# jitter) from NOTIFY_RETRY_BACKOFF_S up to NOTIFY_RETRY_BACKOFF_MAX_S (below the broker's visibility
+# timeout, celeryconfig.py).
+WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0, minimum=0.5, maximum=60.0)
+NOTIFY_MAX_RETRIES = env_int("NOTIFY_MAX_RETRIES", 8, minimum=0, maximum=20)
+NOTIFY_RETRY_BACKOFF_S = env_float("NOTIFY_RETRY_BACKOFF_S", 2.0, minimum=0.1, maximum=300.0)
+NOTIFY_RETRY_BACKOFF_MAX_S = env_float("NOTIFY_RETRY_BACKOFF_MAX_S", 300.0, minimum=1.0, maximum=300.0)
+
+# MQTT: each alert at or above MQTT_MIN_SEVERITY goes to <prefix>/cameras/<id>/alerts. Empty URL: off.
+# mqtt://[user:password@]host[:1883] or mqtts://... (TLS); the password is masked in every log line.
+MQTT_URL = env_secret("MQTT_URL", required=False)
+if MQTT_URL and not MQTT_URL.startswith(("mqtt://", "mqtts://")):
+    raise ImproperlyConfigured(
+        "MQTT_URL must start with mqtt:// or mqtts:// (its value is not shown: it may hold a password)"
+    )
+MQTT_TOPIC_PREFIX = env_str("MQTT_TOPIC_PREFIX", "trafficsite").strip("/")
+MQTT_MIN_SEVERITY = env_int("MQTT_MIN_SEVERITY", 3, minimum=1, maximum=4)
+MQTT_QOS = env_int("MQTT_QOS", 1, minimum=0, maximum=2)
+MQTT_TIMEOUT_S = env_float("MQTT_TIMEOUT_S", 5.0, minimum=0.5, maximum=60.0)
+
+# Retention: beat sends alerts.purge_expired this often; each camera says how long its alerts stay.
+ALERTS_RETENTION_INTERVAL_S = env_float("ALERTS_RETENTION_INTERVAL_S", 3600.0, minimum=60.0, maximum=86400.0)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
 
 from core import views as core_views
 
@@ -9,11 +10,15 @@ admin.site.site_title = "Traffic safety"
 admin.site.index_title = "Operations"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="alerts:dashboard", permanent=False)),
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("media/<path:path>", core_views.protected_media, name="media"),
+    # The operators' dashboard (staff login), the REST API and its OpenAPI schema (operators only).
+    path("dashboard/", include("alerts.urls")),
+    path("api/v1/", include("alerts.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # django-prometheus serves /metrics (unauthenticated on purpose: keep it on the internal network).
     path("", include("django_prometheus.urls")),
 ]

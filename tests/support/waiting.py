@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
-def wait_for(predicate: Callable[[], T | None], timeout_s: float = 30.0, what: str = "the condition") -> T:
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "the condition") -> Any:
     """Poll ``predicate`` until it returns something truthy, and return that; fail after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

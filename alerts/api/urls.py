@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from alerts.api import views
+
+router = DefaultRouter()
+router.register("cameras", views.CameraViewSet, basename="camera")
+router.register("alerts", views.AlertViewSet, basename="alert")
+
+app_name = "api"
+urlpatterns = [
+    path("stats/", views.StatsView.as_view(), name="stats"),
+    path("", include(router.urls)),
+]

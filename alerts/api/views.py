@@ -1,0 +1,196 @@
+"""API views: thin over the models (reviews go through ``AlertQuerySet.review``, as in the admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import ProtectedError, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
+
+from alerts.api.permissions import CameraPermission
+from alerts.api.serializers import (
+    AlertSerializer,
+    BulkReviewResultSerializer,
+    BulkReviewSerializer,
+    CameraLiveSerializer,
+    CameraSerializer,
+    ReviewSerializer,
+    StatsSerializer,
+)
+from alerts.live import live_stats
+from alerts.models import Alert
+from alerts.stats import alert_stats
+from detection.camera_config import EVENT_TYPES
+from detection.models import Camera
+
+
+def _ints(request: Request, name: str) -> list[int]:
+    """``?camera=1&camera=2`` or ``?camera=1,2``."""
+    values = [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v.strip()]
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise ValidationError({name: "Expected integers, e.g. 1 or 1,2."}) from None
+
+
+def _choices(request: Request, name: str, allowed: list[str] | tuple[str, ...]) -> list[str]:
+    values = [v.strip() for raw in request.query_params.getlist(name) for v in raw.split(",") if v.strip()]
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise ValidationError({name: f"Unknown value(s) {', '.join(unknown)}; expected {', '.join(allowed)}."})
+    return values
+
+
+def _datetime(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    value = parse_datetime(raw)
+    if value is None:
+        raise ValidationError({name: "Expected an ISO 8601 date and time, e.g. 2026-11-27T08:00:00Z."})
+    return value if timezone.is_aware(value) else timezone.make_aware(value)
+
+
+ALERT_FILTERS = [
+    OpenApiParameter("camera", OpenApiTypes.STR, description="Camera id(s): 1 or 1,2 (repeatable)."),
+    OpenApiParameter("event_type", OpenApiTypes.STR, description="Rule(s), comma-separated.", enum=None),
+    OpenApiParameter("min_severity", OpenApiTypes.INT, description="1 low, 2 medium, 3 high, 4 critical."),
+    OpenApiParameter("review_status", OpenApiTypes.STR, description="Review status(es), comma-separated."),
+    OpenApiParameter("verification", OpenApiTypes.STR, description="LLM verification(s), comma-separated."),
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="Detected at or after (ISO 8601)."),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Detected before (ISO 8601)."),
+]
+
+
+@extend_schema(tags=["cameras"])
+class CameraViewSet(viewsets.ModelViewSet[Camera]):
+    """Cameras. Operators read; adding, changing and deleting need the camera permissions."""
+
+    queryset = Camera.objects.all()
+    serializer_class = CameraSerializer
+    permission_classes = [CameraPermission]
+    lookup_value_regex = r"\d+"
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().destroy(request, *args, **kwargs)
+        except ProtectedError:
+            return Response(
+                {"detail": "This camera has alerts, which are kept: disable the camera instead."},
+                status=status.HTTP_409_CONFLICT,
+            )
+
+    @extend_schema(responses=CameraLiveSerializer(many=True))
+    @action(detail=False, url_path="status", pagination_class=None)
+    def statuses(self, request: Request) -> Response:
+        """Every camera's stream health and live counters (fps, tracked road users)."""
+        cameras = list(Camera.objects.all())
+        live = live_stats([c.pk for c in cameras])
+        return Response(CameraLiveSerializer(cameras, many=True, context={"live": live}).data)
+
+    @extend_schema(responses=CameraLiveSerializer)
+    @action(detail=True, url_path="status")
+    def camera_status(self, request: Request, pk: str | None = None) -> Response:
+        """One camera's stream health and live counters."""
+        camera = self.get_object()
+        return Response(CameraLiveSerializer(camera, context={"live": live_stats([camera.pk])}).data)
+
+
+@extend_schema(tags=["alerts"])
+class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Alert]):
+    """Alerts, newest first, and their review."""
+
+    serializer_class = AlertSerializer
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[Alert]:
+        alerts = Alert.objects.select_related("camera", "reviewed_by").order_by("-detected_at", "-id")
+        if self.action != "list":
+            return alerts
+        request = self.request
+        if cameras := _ints(request, "camera"):
+            alerts = alerts.filter(camera_id__in=cameras)
+        if event_types := _choices(request, "event_type", EVENT_TYPES):
+            alerts = alerts.filter(event_type__in=event_types)
+        if review := _choices(request, "review_status", Alert.Review.values):
+            alerts = alerts.filter(review_status__in=review)
+        if verification := _choices(request, "verification", Alert.Verification.values):
+            alerts = alerts.filter(verification__in=verification)
+        if min_severity := _ints(request, "min_severity"):
+            if not 1 <= min_severity[0] <= 4:
+                raise ValidationError({"min_severity": "Expected 1 (low) to 4 (critical)."})
+            alerts = alerts.filter(severity__gte=min_severity[0])
+        if since := _datetime(request, "since"):
+            alerts = alerts.filter(detected_at__gte=since)
+        if until := _datetime(request, "until"):
+            alerts = alerts.filter(detected_at__lt=until)
+        return alerts
+
+    def get_serializer_class(self) -> type[BaseSerializer[Any]]:
+        if self.action == "review":
+            return ReviewSerializer
+        if self.action == "review_many":
+            return BulkReviewSerializer
+        return AlertSerializer
+
+    @extend_schema(parameters=ALERT_FILTERS)
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=ReviewSerializer, responses=AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def review(self, request: Request, pk: str | None = None) -> Response:
+        """Set the review status (and optionally a note); every open dashboard shows it at once."""
+        alert = self.get_object()
+        form = ReviewSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        Alert.objects.filter(pk=alert.pk).review(
+            form.validated_data["status"], request.user, form.validated_data["note"]
+        )
+        alert = self.get_queryset().get(pk=alert.pk)
+        return Response(AlertSerializer(alert).data)
+
+    @extend_schema(
+        request=BulkReviewSerializer, responses=BulkReviewResultSerializer, operation_id="alerts_review_many"
+    )
+    @action(detail=False, methods=["post"], url_path="review")
+    def review_many(self, request: Request) -> Response:
+        """Review several alerts at once (e.g. acknowledge everything shown)."""
+        form = BulkReviewSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        updated = Alert.objects.filter(pk__in=data["ids"]).review(data["status"], request.user, data["note"])
+        return Response({"updated": updated})
+
+
+@extend_schema(tags=["statistics"])
+class StatsView(APIView):
+    """Counts by severity and review status, and false-positive rates per camera, rule and pair."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("days", OpenApiTypes.INT, description="Alerts of the last N days (default 30; 0: all).")
+        ],
+        responses=StatsSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        raw = request.query_params.get("days", "30")
+        try:
+            days = int(raw)
+            if not 0 <= days <= 3650:
+                raise ValueError
+        except ValueError:
+            raise ValidationError({"days": "Expected a whole number of days from 0 to 3650."}) from None
+        since = timezone.now() - timedelta(days=days) if days else None
+        return Response(StatsSerializer(alert_stats(since)).data)

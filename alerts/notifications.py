@@ -1,0 +1,63 @@
+"""Which notifications an alert sends, and the message they carry (webhooks and MQTT alike).
+
+Alerts the LLM judged harmless are shown on the dashboard but sent nowhere: a pager that rings for
+them would be muted by the people it is meant to wake.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from alerts.models import Alert, WebhookDestination
+
+logger = logging.getLogger(__name__)
+
+ALERT_CREATED = "alert.created"
+
+
+def notifiable(alert: Alert) -> bool:
+    return alert.verification != Alert.Verification.REJECTED
+
+
+def webhook_destinations(alert: Alert) -> list[WebhookDestination]:
+    if not notifiable(alert):
+        return []
+    candidates = WebhookDestination.objects.filter(enabled=True, min_severity__lte=alert.severity)
+    return [d for d in candidates.prefetch_related("cameras") if d.wants(alert)]
+
+
+def wants_mqtt(alert: Alert) -> bool:
+    return bool(settings.MQTT_URL) and notifiable(alert) and alert.severity >= settings.MQTT_MIN_SEVERITY
+
+
+def enqueue(alert: Alert) -> int:
+    """Queue one delivery task per webhook destination, and the MQTT publish; returns how many."""
+    from alerts.tasks import deliver_webhook, publish_mqtt
+
+    sent = 0
+    for destination in webhook_destinations(alert):
+        deliver_webhook.delay(alert.pk, destination.pk)
+        sent += 1
+    if wants_mqtt(alert):
+        publish_mqtt.delay(alert.pk)
+        sent += 1
+    if sent:
+        logger.info("alert #%s: %d notification(s) queued", alert.pk, sent)
+    return sent
+
+
+def message(event: str, alert: Alert) -> dict[str, Any]:
+    """The JSON body of a webhook and of an MQTT message: the event, when, and the alert."""
+    from alerts.live import alert_data
+
+    (data,) = alert_data([alert])
+    if settings.SITE_URL:
+        # Links a receiver can follow (evidence still needs a staff login).
+        for field in ("keyframe_url", "crop_url", "dashboard_url"):
+            if data.get(field):
+                data[field] = settings.SITE_URL + data[field]
+    return {"event": event, "sent_at": timezone.now().isoformat(), "alert": data}

@@ -1,0 +1,66 @@
+"""The operators' dashboard page and the camera snapshots it shows (staff only, like the evidence)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from alerts.models import Alert
+from detection.camera_config import EVENT_TYPE_CHOICES
+
+# Everything the page loads comes from this site; the websocket too ('self' covers ws: and wss: of
+# the same host in CSP level 3). Data reaches the DOM as text only (no innerHTML), so no inline code.
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@require_GET
+@never_cache
+@staff_member_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    config: dict[str, Any] = {
+        "wsPath": "/ws/alerts/",
+        "api": {
+            "alerts": reverse("api:alert-list"),
+            "review": reverse("api:alert-review", args=[0]),
+            "reviewMany": reverse("api:alert-review-many"),
+            "stats": reverse("api:stats"),
+        },
+        "snapshotUrl": reverse("alerts:camera_snapshot", args=[0]),
+        "adminAlertUrl": reverse("admin:alerts_alert_change", args=[0]),
+        "adminCameraUrl": reverse("admin:detection_camera_change", args=[0]),
+        "csrfToken": get_token(request),
+        "user": request.user.get_username(),
+        "heartbeatS": settings.ALERTS_WS_HEARTBEAT_S,
+        "backlog": settings.ALERTS_WS_BACKLOG,
+        "severities": [[value, str(label)] for value, label in Alert.Severity.choices],
+        "reviews": [[value, str(label)] for value, label in Alert.Review.choices],
+        "eventTypes": [[value, str(label)] for value, label in EVENT_TYPE_CHOICES],
+    }
+    response = render(request, "alerts/dashboard.html", {"config": config})
+    response["Content-Security-Policy"] = CSP
+    return response
+
+
+@require_GET
+@never_cache
+@staff_member_required
+def camera_snapshot(request: HttpRequest, camera_id: int) -> HttpResponse:
+    """The latest annotated frame of a camera, from its capture process (Redis, a few seconds old)."""
+    from core.redisclient import get_redis
+    from detection.capture.camera import snapshot_key
+
+    jpeg = get_redis().get(snapshot_key(camera_id))
+    if not jpeg:
+        raise Http404("No live image: the camera is not being captured.")
+    return HttpResponse(jpeg, content_type="image/jpeg")

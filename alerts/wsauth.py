@@ -1,0 +1,49 @@
+"""Token login for websocket clients that are not browsers (browsers use their session cookie).
+
+The token is the REST API's (``Authorization: Token <key>``). Clients that cannot set headers on a
+websocket may pass ``?token=<key>`` instead; prefer the header, since URLs end up in proxy logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.contrib.auth.models import AnonymousUser
+
+from alerts.asyncdb import db
+
+Scope = dict[str, Any]
+
+
+def token_from_scope(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            kind, _, key = bytes(value).decode("latin1").partition(" ")
+            if kind.lower() in {"token", "bearer"} and key.strip():
+                return key.strip()
+    values = parse_qs(bytes(scope.get("query_string", b"")).decode("latin1")).get("token")
+    return values[0] if values else None
+
+
+@db
+def user_for_token(key: str) -> Any:
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.select_related("user").filter(key=key).first()
+    if token is None or not token.user.is_active:
+        return AnonymousUser()
+    return token.user
+
+
+class TokenAuthMiddleware:
+    """Sits inside AuthMiddlewareStack: a session login wins, a token logs in everybody else."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
+        user = scope.get("user")
+        if not getattr(user, "is_authenticated", False) and (key := token_from_scope(scope)):
+            scope = {**scope, "user": await user_for_token(key)}
+        return await self.app(scope, receive, send)
