@@ -133,6 +133,9 @@ def prepare_env(args: argparse.Namespace) -> tuple[dict[str, str], subprocess.Po
         log("using REDIS_URL from the environment")
     else:
         redis_proc, env["REDIS_URL"] = start_embedded_redis(data)
+    if not env.get("MQTT_URL") and port_answers("127.0.0.1", 1883):
+        env["MQTT_URL"] = "mqtt://127.0.0.1:1883"
+        log("publishing alerts to the MQTT broker on 127.0.0.1:1883 (trafficsite/cameras/<id>/alerts)")
     if env.get("DATABASE_URL"):
         log("using DATABASE_URL from the environment")
         ensure_postgres_database(env["DATABASE_URL"])
@@ -187,6 +190,14 @@ def celery_worker(queue: str, concurrency: int, metrics_port: int, *extra: str, 
         *extra,
     ]
     return Child(f"worker-{queue}", argv, metrics_port, env)
+
+
+def port_answers(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
 
 
 def free_port() -> int:
@@ -347,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         if not wait_for_web(f"{url}/readyz", 120, procs):
             log(f"not ready: see {url}/readyz for the failing checks")
             return 1
-        log(f"ready: {url}/admin/  (login printed above; Ctrl-C stops everything)")
+        log(f"ready: {url}/dashboard/  (admin: {url}/admin/; login printed above; Ctrl-C stops everything)")
         log(f"Flower: http://127.0.0.1:{args.flower_port}/  login operator / {stored_secret('flower_password')}")
         if args.check:
             return 0
