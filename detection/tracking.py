@@ -22,6 +22,13 @@ VULNERABLE_CLASSES = frozenset({"person", "bicycle", "motorcycle"})
 HISTORY_S = 20.0  # long enough for the slowest rule (a vehicle stalled for 10 s) with margin
 # A track unseen for this long is forgotten (ByteTrack keeps it "lost" for the same time).
 LOST_S = 2.0
+BUFFER = 0.5  # each side of a box grows by half its size for the matching (box 2x as wide and tall)
+
+
+def _buffered(xyxy: tuple[float, float, float, float], buffer: float) -> list[float]:
+    x1, y1, x2, y2 = xyxy
+    dx, dy = (x2 - x1) * buffer, (y2 - y1) * buffer
+    return [(x1 - dx) * 1000, (y1 - dy) * 1000, (x2 + dx) * 1000, (y2 + dy) * 1000]
 
 
 @dataclass(frozen=True)
@@ -120,18 +127,20 @@ class CameraTracker:
 
         Boxes are tracked in a 1000x1000 space (normalized x 1000): ByteTrack's IoU matching
         does not depend on the scale, and its thresholds are tuned for pixel-sized numbers.
+        ByteTrack matches by overlap, and a small fast vehicle at 5-10 fps may not overlap its own
+        previous box at all: the boxes are enlarged for the matching only ("buffered IoU", as in
+        C-BIoU), and each track keeps the detector's own box of the frame, not the filter's.
         """
-        rows = [[*(v * 1000 for v in b.xyxy), b.conf, COCO_CLASSES.index(b.cls)] for b in boxes]
+        rows = [[*_buffered(b.xyxy, BUFFER), b.conf, COCO_CLASSES.index(b.cls)] for b in boxes]
         data = np.asarray(rows, dtype=np.float32).reshape(-1, 6)
         out = self._tracker.update(_Detections(data))
         seen: list[Track] = []
-        for x1, y1, x2, y2, track_id, score, cls_id, _idx in out:
+        for _x1, _y1, _x2, _y2, track_id, score, cls_id, idx in out:
             tid = int(track_id)
             track = self.tracks.get(tid)
             if track is None:
                 track = self.tracks[tid] = Track(tid, COCO_CLASSES[int(cls_id)], deque(maxlen=self._history_len))
-            box = (float(x1) / 1000, float(y1) / 1000, float(x2) / 1000, float(y2) / 1000)
-            track.points.append(TrackPoint(ts=ts, box=box, conf=float(score)))
+            track.points.append(TrackPoint(ts=ts, box=boxes[int(idx)].xyxy, conf=float(score)))
             seen.append(track)
         for tid in [t for t, track in self.tracks.items() if ts - track.last.ts > LOST_S]:
             del self.tracks[tid]

@@ -30,10 +30,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         username, password = self.ensure_operator(options["username"], options["reset_password"])
         camera, created = Camera.objects.get_or_create(
-            # 5 fps: this one shows detection and tracking (no calibration); the street camera gets the
+            # 2 fps: this one shows detection and tracking (no calibration); the street camera gets the
             # detect capacity for its rules.
             name=DEMO_CAMERA,
-            defaults={"source_url": str(asset_path(CLIP_CARS_TRUCK)), "detect_fps": 5.0},
+            defaults={"source_url": str(asset_path(CLIP_CARS_TRUCK)), "detect_fps": 2.0},
         )
         self.stdout.write(f"{'created' if created else 'kept'} camera {camera.name!r} ({camera.masked_source})")
         self.ensure_street_camera()
