@@ -6,11 +6,11 @@ import logging
 import os
 import signal
 import threading
-from multiprocessing.synchronize import Event as MpEvent
 from types import FrameType
 
 
-def camera_process_main(camera_id: int, lease_key: str, token: str, stop: MpEvent) -> None:
+def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
+    """Capture one camera until SIGTERM (from the supervisor), a lost lease, or the parent's death."""
     parent_pid = os.getppid()  # the fork server; it exits when the supervisor dies
     import django
 
@@ -35,12 +35,6 @@ def camera_process_main(camera_id: int, lease_key: str, token: str, stop: MpEven
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the supervisor, which stops us in order
-
-    def watch_parent_stop() -> None:
-        stop.wait()
-        local_stop.set()
-
-    threading.Thread(target=watch_parent_stop, daemon=True).start()
 
     bind_log_context(camera_id=camera_id)  # every log line of this process names its camera
     camera = Camera.objects.get(pk=camera_id)

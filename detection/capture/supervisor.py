@@ -19,7 +19,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event as MpEvent
 from types import FrameType
 from typing import Any
 
@@ -53,7 +52,6 @@ class Child:
     fingerprint: str
     lease: Lease
     process: BaseProcess
-    stop: MpEvent
 
 
 @dataclass
@@ -100,23 +98,24 @@ class Supervisor:
     def _start_child(self, camera: Camera, lease: Lease) -> None:
         from detection.capture.process import camera_process_main
 
-        stop = _ctx.Event()
         process = _ctx.Process(
             target=camera_process_main,
-            args=(camera.pk, lease.key, lease.token, stop),
+            args=(camera.pk, lease.key, lease.token),
             name=f"camera-{camera.pk}",
             daemon=True,
         )
         process.start()
-        self.children[camera.pk] = Child(camera.pk, camera.capture_fingerprint(), lease, process, stop)
+        self.children[camera.pk] = Child(camera.pk, camera.capture_fingerprint(), lease, process)
         logger.info("camera %s (%s): capture process %s started", camera.pk, camera.name, process.pid)
 
     def _stop_child(self, child: Child, *, release: bool = True, timeout_s: float = 15.0) -> None:
-        child.stop.set()
+        # SIGTERM, not a shared multiprocessing.Event: setting an Event deadlocks when a process that
+        # waited on it has died, and a camera process may die at any moment.
+        child.process.terminate()
         child.process.join(timeout_s)
         if child.process.is_alive():
-            logger.warning("camera %s: process did not stop in %.0f s; terminating", child.camera_id, timeout_s)
-            child.process.terminate()
+            logger.warning("camera %s: process did not stop in %.0f s; killing it", child.camera_id, timeout_s)
+            child.process.kill()
             child.process.join(5)
         if child.process.pid is not None:
             core_metrics.mark_dead(child.process.pid)
@@ -163,7 +162,7 @@ class Supervisor:
 
     def shutdown(self) -> None:
         for child in list(self.children.values()):
-            child.stop.set()  # all at once, then wait for each
+            child.process.terminate()  # all at once, then wait for each
         for child in list(self.children.values()):
             self._stop_child(child)
         get_redis().delete(supervisor_key(self.owner))
