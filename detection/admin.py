@@ -34,15 +34,7 @@ STATUS_COLOURS: dict[str, str] = {
     Camera.Status.UNKNOWN: "#57606a",
 }
 
-LIVE_STATUS_FIELDS = (
-    "status",
-    "status_changed_at",
-    "last_frame_at",
-    "last_error",
-    "reconnect_count",
-    "created_at",
-    "updated_at",
-)
+LIVE_STATUS_FIELDS = Camera.LIVE_STATUS_FIELDS
 
 EDITABLE_FIELDSETS: Any = [
     (None, {"fields": ["name", "source_url", "enabled"]}),

@@ -144,6 +144,10 @@ class Camera(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Written by the capture process and the database, never by an operator (admin and API).
+    LIVE_STATUS_FIELDS = ("status", "status_changed_at", "last_frame_at", "last_error", "reconnect_count",
+                          "created_at", "updated_at")  # fmt: skip
+
     class Meta:
         ordering = ["name"]
         constraints = [

@@ -183,15 +183,7 @@ class CameraSerializer(serializers.ModelSerializer[Camera]):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [
-            "status",
-            "status_changed_at",
-            "last_frame_at",
-            "last_error",
-            "reconnect_count",
-            "created_at",
-            "updated_at",
-        ]
+        read_only_fields = list(Camera.LIVE_STATUS_FIELDS)
 
     def validate_source_url(self, value: str) -> str:
         stored = self.instance.source_url if isinstance(self.instance, Camera) else ""
