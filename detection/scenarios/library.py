@@ -178,8 +178,8 @@ def demo_spec() -> Spec:
     actors = [
         car(EAST, 0.0, 85, t0=1.0, sprite=1),  # speeding
         car(WEST, 45.0, 40, t0=2.0, sprite=2),
-        car(WEST, 45.0, 48, t0=6.0, sprite=3),  # tailgating: 0.5 s behind its leader
-        car(WEST, 45.0 + 0.5 * 48 / 3.6, 48, t0=6.0, sprite=4),
+        car(EAST, 0.0, 48, t0=6.0, sprite=3),  # tailgating: 0.5 s behind its leader, on the near lane
+        car(EAST, 0.5 * 48 / 3.6, 48, t0=6.0, sprite=4),
         car(EAST, 0.0, 40, t0=12.0 + to_walk - 11.5 / (40 / 3.6), sprite=5),  # near miss with the walker
         walker(11.5, 5.0, t0=12.0, sprite=0),
         car(WEST, 45.0, 35, t0=15.0, sprite=6, cls="truck"),
