@@ -70,6 +70,7 @@ def stats_key(camera_id: int) -> str:
 class Pending:
     frame: Frame
     sent_at: float  # monotonic
+    jpeg: bytes  # what went to the frame store; reused as the keyframe if a rule fires
 
 
 @dataclass(frozen=True)
@@ -187,9 +188,10 @@ class CameraWorker:
         if not ok:
             FRAMES_DROPPED.labels(self.label, "error").inc()
             return self._count("encode_error")
+        jpeg = bytes(buf)
         fkey = framestore.frame_key(self.camera.pk, self.session, frame.seq)
         try:
-            framestore.put_frame(fkey, bytes(buf))
+            framestore.put_frame(fkey, jpeg)
             self.dispatch(
                 {
                     "camera_id": self.camera.pk,
@@ -207,7 +209,7 @@ class CameraWorker:
         if self.gate is not None:
             self.gate.accept()
         self.last_sent_ts = frame.ts
-        self.in_flight[frame.seq] = Pending(frame, time.monotonic())
+        self.in_flight[frame.seq] = Pending(frame, time.monotonic(), jpeg)
         IN_FLIGHT.labels(self.label).set(len(self.in_flight))
         return self._count("sent")
 
@@ -230,13 +232,13 @@ class CameraWorker:
                 logger.warning("camera %s: no detection result for frame %s, skipping it", self.label, seq)
             else:
                 ROUND_TRIP.labels(self.label).observe(now - pending.sent_at)
-                self.handle(pending.frame, result)
+                self.handle(pending.frame, result, pending.jpeg)
                 handled += 1
             del self.in_flight[seq]
         IN_FLIGHT.labels(self.label).set(len(self.in_flight))
         return handled
 
-    def handle(self, frame: Frame, result: dict[str, Any]) -> list[CandidateEvent]:
+    def handle(self, frame: Frame, result: dict[str, Any], jpeg: bytes) -> list[CandidateEvent]:
         if "error" in result:
             FRAMES_DROPPED.labels(self.label, "error").inc()
             self._count("frame_error")
@@ -253,7 +255,6 @@ class CameraWorker:
         frame_tracks = FrameTracks(self.context, frame.seq, frame.ts, frame.wall_time, (width, height), tracks, groups)
         events = self.rules.process(frame_tracks)
         if events:
-            jpeg = self._jpeg(frame)
             for event in events:
                 self.sink(event, frame_tracks, jpeg)
         self._maybe_snapshot(frame, tracks, len(groups))
@@ -288,10 +289,6 @@ class CameraWorker:
     def _count(self, outcome: str) -> str:
         self.counts[outcome] += 1
         return outcome
-
-    def _jpeg(self, frame: Frame) -> bytes:
-        ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        return bytes(buf) if ok else b""
 
     def _maybe_snapshot(self, frame: Frame, tracks: list[Track], groups: int) -> None:
         now = time.monotonic()
