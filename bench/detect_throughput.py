@@ -51,6 +51,7 @@ from detection.capture.reader import FrameReader, ReaderConfig  # noqa: E402
 from detection.detector import session_options  # noqa: E402
 from detection.models import Camera  # noqa: E402
 from detection.sources import parse_source  # noqa: E402
+from detection.workercmd import DETECT_PREFETCH, detect_processes, worker_argv  # noqa: E402
 
 
 def decoded_frames(passes: int) -> list[np.ndarray]:
@@ -128,9 +129,16 @@ def write_clip(frames: list[np.ndarray], path: Path, fps: float = 20.0) -> Path:
 
 
 def start_worker(processes: int, threads: int, prefetch: int) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "celery", "-A", "trafficsite", "worker", "-Q", "detect", "-c", str(processes),
-            "--prefetch-multiplier", str(prefetch), "-n", "bench@%h", "--without-gossip", "--without-mingle",
-            "--loglevel", "WARNING"]  # fmt: skip
+    argv = worker_argv(
+        "detect",
+        "bench",
+        processes,
+        "--prefetch-multiplier",
+        str(prefetch),
+        "--without-gossip",
+        "--without-mingle",
+        loglevel="WARNING",
+    )
     proc = subprocess.Popen(argv, cwd=BASE_DIR, env={**os.environ, "DETECT_THREADS": str(threads)})
     answers = ping_queues(("detect",), timeout_s=90)
     if not answers["detect"]["ok"]:
@@ -140,8 +148,9 @@ def start_worker(processes: int, threads: int, prefetch: int) -> subprocess.Pope
 
 
 def our_path(clip: Path, n_frames: int, in_flight: int) -> float:
-    camera = Camera.objects.create(name=f"bench-{time.time()}", source_url=str(clip), detect_fps=20.0,
-                                   motion_gate=False, classes=ROAD_USER_CLASSES)  # fmt: skip
+    camera = Camera.objects.create(
+        name=f"bench-{time.time()}", source_url=str(clip), detect_fps=20.0, motion_gate=False, classes=ROAD_USER_CLASSES
+    )
     reader = FrameReader(
         parse_source(camera.source_url),
         ReaderConfig(fps=20.0, realtime=False, loop_files=False, drop_when_busy=False),
@@ -167,8 +176,9 @@ def our_path(clip: Path, n_frames: int, in_flight: int) -> float:
 
 
 def idle_camera_cpu(still: Path, seconds: float = 10.0) -> float:
-    camera = Camera.objects.create(name=f"idle-{time.time()}", source_url=str(still), detect_fps=5.0,
-                                   motion_gate=True, classes=ROAD_USER_CLASSES)  # fmt: skip
+    camera = Camera.objects.create(
+        name=f"idle-{time.time()}", source_url=str(still), detect_fps=5.0, motion_gate=True, classes=ROAD_USER_CLASSES
+    )
     reader = FrameReader(parse_source(camera.source_url), ReaderConfig(fps=5.0), str(camera.pk))
     worker = CameraWorker(camera, session="idle", reader=reader, capture=CaptureSettings.from_settings())
     stop = threading.Event()
@@ -188,10 +198,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--passes", type=int, default=3, help="times the two clips are repeated")
     cores = os.cpu_count() or 1
-    parser.add_argument("--processes", type=int, default=cores, help="detect worker pool processes")
+    parser.add_argument("--processes", type=int, default=detect_processes(), help="detect worker pool processes")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per process (0: ORT's choice)")
     parser.add_argument("--in-flight", type=int, default=2 * cores, help="K: detections in flight per camera")
-    parser.add_argument("--prefetch", type=int, default=2, help="the detect worker's prefetch multiplier")
+    parser.add_argument("--prefetch", type=int, default=DETECT_PREFETCH, help="the detect worker's prefetch multiplier")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     get_redis().flushdb()

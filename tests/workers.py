@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from detection.workercmd import worker_argv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -23,28 +24,17 @@ class WorkerProcess:
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
-        self.argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "trafficsite",
-            "worker",
-            "-Q",
+        self.argv = worker_argv(
             queues,
-            "-n",
-            f"{name}@%h",
-            "-c",
-            str(concurrency),
+            name,
+            concurrency,
             "--pool",
             "prefork",
-            "--loglevel",
-            "INFO",
             "--include",
             "tests.celery_tasks",
             "--without-gossip",
             "--without-mingle",
-        ]
+        )
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from detection.workercmd import DETECT_ENV, detect_worker_argv, worker_argv
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 MANAGE = [PYTHON, str(BASE_DIR / "manage.py")]
@@ -171,25 +173,8 @@ def manage(env: dict[str, str], *argv: str) -> None:
     subprocess.run([*MANAGE, *argv], env=env, cwd=BASE_DIR, check=True)
 
 
-def celery_worker(queue: str, concurrency: int, metrics_port: int, *extra: str, **env: str) -> Child:
-    argv = [
-        PYTHON,
-        "-m",
-        "celery",
-        "-A",
-        "trafficsite",
-        "worker",
-        "-Q",
-        queue,
-        "-n",
-        f"{queue}@%h",
-        "-c",
-        str(concurrency),
-        "--loglevel",
-        "INFO",
-        *extra,
-    ]
-    return Child(f"worker-{queue}", argv, metrics_port, env)
+def celery_worker(queue: str, concurrency: int, metrics_port: int, **env: str) -> Child:
+    return Child(f"worker-{queue}", worker_argv(queue, queue, concurrency), metrics_port, env)
 
 
 def port_answers(host: str, port: int) -> bool:
@@ -240,8 +225,7 @@ def children(args: argparse.Namespace, env: dict[str, str]) -> list[Child]:
         *([stub] if stub else []),
         Child("web", [PYTHON, "-m", "daphne", "-b", args.host, "-p", str(args.port), "trafficsite.asgi:application"]),
         Child("capture", [*MANAGE, "run_cameras"], port),
-        # One single-threaded model per core measured fastest on CPUs (bench/detect_throughput.py).
-        celery_worker("detect", os.cpu_count() or 1, port + 1, "--prefetch-multiplier", "2", DETECT_THREADS="1"),
+        Child("worker-detect", detect_worker_argv("detect"), port + 1, dict(DETECT_ENV)),
         # LLM calls wait seconds on the network: more pool processes than cores is right here.
         celery_worker("llm", 4, port + 2),
         celery_worker("alerts", 1, port + 3),

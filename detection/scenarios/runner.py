@@ -91,11 +91,13 @@ def run_scenario(
     started = time.perf_counter()
     thread = threading.Thread(target=worker.run, args=(threading.Event(),), name=f"evaluate-{camera.pk}")
     thread.start()
+    shown = -1
     try:
         while thread.is_alive():
             thread.join(0.25)
-            if progress:
-                progress(reader.frames_read, total)
+            if progress and reader.frames_read != shown:
+                shown = reader.frames_read
+                progress(shown, total)
     finally:
         camera.delete()
     if worker.counts["lost"] or worker.counts["frame_error"]:

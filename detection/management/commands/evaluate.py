@@ -17,6 +17,7 @@ from detection.camera_config import EVENT_TYPES
 from detection.scenarios.format import ScenarioError, load_scenario
 from detection.scenarios.runner import run_scenario
 from detection.scenarios.score import Report, TypeScore, score, total
+from detection.workercmd import DETECT_ENV, detect_worker_argv
 
 
 def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
@@ -94,27 +95,9 @@ class Command(BaseCommand):
         if no_worker:
             raise CommandError("no worker consumes the detect queue; start one or drop --no-worker")
         self.stderr.write("no detect worker answered: starting one for this run")
-        cores = str(os.cpu_count() or 1)
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "trafficsite",
-                "worker",
-                "-Q",
-                "detect",
-                "-c",
-                cores,
-                "--prefetch-multiplier",
-                "2",
-                "-n",
-                f"evaluate-{os.getpid()}@%h",
-                "--loglevel",
-                "WARNING",
-            ],
-            env={**os.environ, "DETECT_THREADS": "1", "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"]},
+            detect_worker_argv(f"evaluate-{os.getpid()}", loglevel="WARNING"),
+            env={**os.environ, **DETECT_ENV},
             cwd=settings.BASE_DIR,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
