@@ -139,6 +139,9 @@ class CameraWorker:
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
+        # The camera's series exist from the start (down until the first frame), not from whenever
+        # the loop first looks: a scrape between the reader's first frame and that look missed them.
+        CAMERA_UP.labels(self.label).set(0)
         self.reader.start()
         try:
             while not stop.is_set():
