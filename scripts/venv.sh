@@ -21,10 +21,14 @@ fi
 key=$(cat "$root/requirements.txt" "$root/requirements-dev.txt" | sha256sum | cut -c1-16)
 cache=${TRAFFICSITE_VENV_CACHE:-$HOME/.cache/trafficsite/venvs}
 venv="$cache/py$version-$key"
+mkdir -p "$cache"
+# Two ./test or ./run started at once must not build the same venv together (one would delete the
+# other's half-built tree): the second waits for the first.
+exec 9>"$venv.lock"
+flock 9
 if [ ! -f "$venv/.complete" ]; then
   echo "[venv] installing dependencies into $venv (first run: a few minutes)" >&2
   rm -rf "$venv"
-  mkdir -p "$cache"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
   "$venv/bin/python" -m pip install --quiet -r "$root/requirements-dev.txt" >&2
