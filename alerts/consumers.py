@@ -32,7 +32,7 @@ from alerts import live
 from alerts.api.permissions import is_operator
 from alerts.asyncdb import db
 from alerts.models import Alert
-from detection.models import Camera
+from cameras.models import Camera
 
 logger = logging.getLogger(__name__)
 

@@ -9,16 +9,15 @@ Pushes happen after the commit of what they announce (callers use ``transaction.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
 
 from alerts.models import Alert
-from detection.models import Camera
+from cameras.live import read_stats
+from cameras.models import Camera
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +58,9 @@ def broadcast_created(alert: Alert) -> None:
     _send([ALL_ALERTS, camera_group(alert.camera_id)], {"type": "alert.created", "alert": data})
 
 
-def alerts_reviewed(alert_ids: list[int]) -> None:
-    """Push the new review state of these alerts to every dashboard (after a review commits).
+def alerts_reviewed(sender: object, alert_ids: list[int], **_: object) -> None:
+    """Push the new review state of these alerts to every dashboard (receiver of
+    ``alerts.signals.alerts_reviewed``, sent after a review commits; connected in ``AlertsConfig.ready``).
 
     A failed push must not fail the review, which is committed already: dashboards pick the state
     up on their next (re)connect.
@@ -83,32 +83,17 @@ def alerts_reviewed(alert_ids: list[int]) -> None:
         logger.exception("could not push the review of %d alert(s) to dashboards", len(alert_ids))
 
 
-def camera_status_changed(camera: Camera) -> None:
-    """Called by ``Camera.set_status`` (the capture process) after a change; never raises into it."""
-
-    def push() -> None:
-        try:
-            (data,) = camera_data([camera])
-            _send([CAMERAS], {"type": "camera.status", "camera": data})
-        except Exception:
-            logger.warning("could not push the status of camera %s to dashboards", camera.pk, exc_info=True)
-
-    transaction.on_commit(push)
+def push_camera_status(camera_id: int) -> bool:
+    """Push a camera's current status to every dashboard (the ``alerts.push_camera_status`` task, sent
+    when its capture process changed it). False when the camera is gone."""
+    camera = Camera.objects.filter(pk=camera_id).first()
+    if camera is None:
+        return False
+    (data,) = camera_data([camera])
+    _send([CAMERAS], {"type": "camera.status", "camera": data})
+    return True
 
 
 def live_stats(camera_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Each camera's live counters written by its capture process (fps, tracks, drops), if fresh."""
-    from core.redisclient import get_redis
-    from detection.capture.camera import stats_key
-
-    if not camera_ids:
-        return {}
-    raw = get_redis().mget([stats_key(pk) for pk in camera_ids])
-    stats: dict[int, dict[str, Any]] = {}
-    for pk, value in zip(camera_ids, raw, strict=True):
-        if value:
-            try:
-                stats[pk] = json.loads(value)
-            except ValueError:
-                continue
-    return stats
+    return read_stats(camera_ids)

@@ -7,7 +7,8 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from detection.camera_config import EVENT_TYPE_CHOICES
+from alerts.signals import alerts_reviewed
+from cameras.config import EVENT_TYPE_CHOICES
 
 
 class AlertQuerySet(models.QuerySet["Alert"]):
@@ -29,9 +30,7 @@ class AlertQuerySet(models.QuerySet["Alert"]):
         ids = list(self.values_list("pk", flat=True))
         count = Alert.objects.filter(pk__in=ids).update(**fields)
         if ids:
-            from alerts.live import alerts_reviewed
-
-            transaction.on_commit(lambda: alerts_reviewed(ids))
+            transaction.on_commit(lambda: alerts_reviewed.send(sender=Alert, alert_ids=ids))
         return count
 
 
@@ -58,7 +57,7 @@ class Alert(models.Model):
 
     # Derived from the event (camera, rule, track, event start): the same event recorded twice is one row.
     idempotency_key = models.CharField(max_length=128, unique=True)
-    camera = models.ForeignKey("detection.Camera", on_delete=models.PROTECT, related_name="alerts")
+    camera = models.ForeignKey("cameras.Camera", on_delete=models.PROTECT, related_name="alerts")
     event_type = models.CharField(max_length=32, choices=EVENT_TYPE_CHOICES, db_index=True)
     risk_types = models.JSONField(default=list, blank=True, help_text="All risk types named by the rule and the LLM.")
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.MEDIUM, db_index=True)
@@ -128,7 +127,7 @@ class WebhookDestination(models.Model):
         "minimum severity", choices=Alert.Severity.choices, default=Alert.Severity.HIGH
     )
     cameras = models.ManyToManyField(
-        "detection.Camera", blank=True, related_name="+", help_text="Only these cameras' alerts; none selected: all."
+        "cameras.Camera", blank=True, related_name="+", help_text="Only these cameras' alerts; none selected: all."
     )
 
     deliveries_ok = models.PositiveIntegerField(default=0)

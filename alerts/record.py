@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from alerts.models import Alert
+from cameras.payload import EventPayload
 from core.redisclient import get_redis
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,11 @@ logger = logging.getLogger(__name__)
 UNVERIFIED_NOTE = "Not verified: no LLM is configured (rules only)."
 
 
-def record_alert(payload: dict[str, Any], verdict: dict[str, Any] | None = None,
+# How sure a rule alone is, until an LLM verdict says otherwise.
+RULES_CONFIDENCE = 0.6
+
+
+def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
                  analysis_id: int | None = None, note: str | None = None) -> tuple[Alert, bool]:  # fmt: skip
     """Returns the alert and whether this call created it.
 
@@ -43,7 +48,7 @@ def record_alert(payload: dict[str, Any], verdict: dict[str, Any] | None = None,
         event_type=payload["event_type"],
         risk_types=[payload["event_type"]],
         severity=payload.get("severity", Alert.Severity.MEDIUM),
-        confidence=float(payload.get("confidence", 0.6)),
+        confidence=RULES_CONFIDENCE,
         track_ids=payload.get("track_ids", []),
         event_started_at=datetime.fromisoformat(payload["started_at"]),
         detected_at=datetime.fromisoformat(payload["detected_at"]),
@@ -61,8 +66,7 @@ def record_alert(payload: dict[str, Any], verdict: dict[str, Any] | None = None,
     # The analysis row says what the LLM step did, verdict or not (blocked, capped, keys out...).
     alert.analysis_id = analysis_id
     client = get_redis()
-    for field, key_name in (("keyframe", "keyframe_key"), ("crop", "crop_key")):
-        evidence_key = payload.get(key_name)
+    for field, evidence_key in (("keyframe", payload.get("keyframe_key")), ("crop", payload.get("crop_key"))):
         data = client.get(evidence_key) if evidence_key else None
         if isinstance(data, bytes) and data:
             getattr(alert, field).save(f"{payload['event_key'][:16]}-{field}.jpg", ContentFile(data), save=False)

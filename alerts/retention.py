@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts.models import Alert
-from detection.models import Camera
+from cameras.models import Camera
 
 logger = logging.getLogger(__name__)
 

@@ -10,13 +10,20 @@ from django.db import OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from alerts import mqtt, record, retention, webhooks
+from alerts import live, mqtt, record, retention, webhooks
+from cameras.payload import EventPayload
 from core.taskbase import task
+from core.topology import (
+    DELIVER_WEBHOOK,
+    PUBLISH_MQTT,
+    PURGE_EXPIRED,
+    PUSH_CAMERA_STATUS,
+    RECORD_ALERT,
+)
 
 
 @task(
-    "alerts.record_alert",
-    queue="alerts",
+    RECORD_ALERT,
     acks_late=True,  # idempotent per event key: a redelivered task finds the row and stops
     reject_on_worker_lost=True,
     autoretry_for=(ConnectionError, TimeoutError, RedisConnectionError, OperationalError, BrokerError),
@@ -24,17 +31,21 @@ from core.taskbase import task
     retry_backoff_max=60,
     retry_jitter=True,
     max_retries=5,
-    soft_time_limit=30,
-    time_limit=45,
 )
 def record_alert(
-    payload: dict[str, Any],
+    payload: EventPayload,
     verdict: dict[str, Any] | None = None,
     analysis_id: int | None = None,
     note: str | None = None,
 ) -> int:
     alert, _ = record.record_alert(payload, verdict, analysis_id, note)
     return alert.pk
+
+
+@task(PUSH_CAMERA_STATUS)
+def push_camera_status(camera_id: int) -> bool:
+    """A camera's new status to open dashboards; not retried (the next heartbeat or reconnect has it)."""
+    return live.push_camera_status(camera_id)
 
 
 def backoff_s(retries: int, hint_s: float | None = None) -> float:
@@ -46,8 +57,7 @@ def backoff_s(retries: int, hint_s: float | None = None) -> float:
 
 
 @task(
-    "alerts.deliver_webhook",
-    queue="alerts",
+    DELIVER_WEBHOOK,
     bind=True,
     acks_late=True,  # a delivery lost with its worker is sent again; receivers dedupe on the delivery id
     reject_on_worker_lost=True,
@@ -65,8 +75,7 @@ def deliver_webhook(self: Any, alert_id: int, destination_id: int) -> str:
 
 
 @task(
-    "alerts.publish_mqtt",
-    queue="alerts",
+    PUBLISH_MQTT,
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -83,8 +92,7 @@ def publish_mqtt(self: Any, alert_id: int) -> str:
         raise self.retry(exc=exc, countdown=backoff_s(self.request.retries)) from None
 
 
-# The explicit routing key beats the "alerts.*" route of celeryconfig.py, which would send it to alerts.
-@task("alerts.purge_expired", queue="maintenance", routing_key="maintenance", soft_time_limit=100, time_limit=120)
+@task(PURGE_EXPIRED)
 def purge_expired() -> dict[str, Any]:
     """Retention (beat, see core/schedule.py): each camera's old alerts and their images."""
     return retention.purge_expired(time_budget_s=60.0)

@@ -14,7 +14,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from alerts.models import Alert
-from detection.camera_config import EVENT_TYPE_CHOICES
+from cameras.config import EVENT_TYPE_CHOICES
+from cameras.live import read_snapshot
 
 # Everything the page loads comes from this site; the websocket too ('self' covers ws: and wss: of
 # the same host in CSP level 3). Data reaches the DOM as text only (no innerHTML), so no inline code.
@@ -38,7 +39,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         },
         "snapshotUrl": reverse("alerts:camera_snapshot", args=[0]),
         "adminAlertUrl": reverse("admin:alerts_alert_change", args=[0]),
-        "adminCameraUrl": reverse("admin:detection_camera_change", args=[0]),
+        "adminCameraUrl": reverse("admin:cameras_camera_change", args=[0]),
         "csrfToken": get_token(request),
         "user": request.user.get_username(),
         "heartbeatS": settings.ALERTS_WS_HEARTBEAT_S,
@@ -57,10 +58,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def camera_snapshot(request: HttpRequest, camera_id: int) -> HttpResponse:
     """The latest annotated frame of a camera, from its capture process (Redis, a few seconds old)."""
-    from core.redisclient import get_redis
-    from detection.capture.camera import snapshot_key
-
-    jpeg = get_redis().get(snapshot_key(camera_id))
+    jpeg = read_snapshot(camera_id)
     if not jpeg:
         raise Http404("No live image: the camera is not being captured.")
     return HttpResponse(jpeg, content_type="image/jpeg")

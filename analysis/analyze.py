@@ -30,20 +30,22 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from alerts.models import Alert
 from analysis import client, metrics
 from analysis.budget import Budget
 from analysis.claim import EventClaim
 from analysis.client import CallFailed, Failure, Reply
-from analysis.conf import CONF, LONGEST_RETRY_BACKOFF_S, TASK_SOFT_TIME_LIMIT_S, LLMConf
-from analysis.keypool import KeyPool, Lease, PoolExhausted
+from analysis.conf import CONF, LLMConf
+from analysis.keypool import KeyLease, KeyPool, PoolExhausted
 from analysis.models import LLMAnalysis
 from analysis.privacy import UploadImage, prepare_images
 from analysis.prompts import CURRENT, build_messages, build_repair_messages
 from analysis.verdict import VerdictError, parse_verdict
+from cameras.models import Camera
+from cameras.payload import EventPayload
 from core.redact import redact_text
 from core.redisclient import get_redis, key
-from detection.models import Camera
+from core.taskbase import send
+from core.topology import ANALYZE_EVENT, LONGEST_RETRY_BACKOFF_S, RECORD_ALERT
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +125,7 @@ class Usage:
     last_failure: CallFailed | None = None
 
 
-def analyze_event(payload: dict[str, Any], *, task_id: str, conf: LLMConf = CONF) -> Outcome:
+def analyze_event(payload: EventPayload, *, task_id: str, conf: LLMConf = CONF) -> Outcome:
     started = time.monotonic()
     event_key = payload["event_key"]
     camera = Camera.objects.filter(pk=payload["camera_id"]).first()
@@ -132,10 +134,10 @@ def analyze_event(payload: dict[str, Any], *, task_id: str, conf: LLMConf = CONF
         return Outcome("dropped", None)
     done = LLMAnalysis.objects.filter(event_key=event_key, status__in=TERMINAL).first()
     if done is not None:
-        # A redelivery after the row was saved: the alert may not have been sent yet.
-        if not Alert.objects.filter(idempotency_key=event_key).exists():
-            logger.info("event %s analysed already (#%s): alert sent again", event_key[:12], done.pk)
-            _send_alert_on_commit(payload, done)
+        # A redelivery after the row was saved: the alert may not have been sent yet. Send it again;
+        # recording is idempotent per event key, so an alert that exists already is not doubled.
+        logger.info("event %s analysed already (#%s): alert sent again", event_key[:12], done.pk)
+        _send_alert_on_commit(payload, done)
         return Outcome("already", done.pk)
     claim = EventClaim(event_key, task_id)
     if not claim.acquire():
@@ -148,7 +150,7 @@ def analyze_event(payload: dict[str, Any], *, task_id: str, conf: LLMConf = CONF
         claim.release()
 
 
-def _judge(payload: dict[str, Any], camera: Camera, conf: LLMConf, started: float) -> Outcome:
+def _judge(payload: EventPayload, camera: Camera, conf: LLMConf, started: float) -> Outcome:
     budget = Budget(conf)
     usage = Usage()
     try:
@@ -189,7 +191,7 @@ def _judge(payload: dict[str, Any], camera: Camera, conf: LLMConf, started: floa
     return Outcome("confirmed" if verdict["dangerous"] else "rejected", row.pk)
 
 
-def _gate(payload: dict[str, Any], camera: Camera, budget: Budget) -> None:
+def _gate(payload: EventPayload, camera: Camera, budget: Budget) -> None:
     """Raise _Fallback when the event must not (or need not) be sent to the LLM."""
     if not settings.DASHSCOPE_API_KEYS:
         raise _Fallback(Reason.NO_KEY)
@@ -205,14 +207,14 @@ def _gate(payload: dict[str, Any], camera: Camera, budget: Budget) -> None:
             raise _Fallback(Reason.DUPLICATE, f"same camera, rule and tracks as analysis #{row.pk}", row.verdict)
 
 
-def _reserve(payload: dict[str, Any], camera: Camera, budget: Budget) -> None:
+def _reserve(payload: EventPayload, camera: Camera, budget: Budget) -> None:
     """Count the call against the hourly caps (once per event, however often it is retried)."""
     capped = budget.reserve_call(payload["event_key"], camera.pk, camera.llm_calls_per_hour)
     if capped:
         raise _Fallback(Reason.CAMERA_CAP if capped == "camera" else Reason.GLOBAL_CAP)
 
 
-def _images(payload: dict[str, Any], camera: Camera, conf: LLMConf) -> list[UploadImage]:
+def _images(payload: EventPayload, camera: Camera, conf: LLMConf) -> list[UploadImage]:
     store = get_redis()
     keyframe, crop = (store.get(name) if name else None for name in (payload.get("keyframe_key"),
                                                                        payload.get("crop_key")))  # fmt: skip
@@ -289,7 +291,7 @@ class Caller:
         assert last is not None
         raise RetryLater(last, counted=True)
 
-    def _failed(self, lease: Lease, failed: CallFailed, estimate: int) -> None:
+    def _failed(self, lease: KeyLease, failed: CallFailed, estimate: int) -> None:
         self.usage.last_failure = failed
         self.usage.calls += 1
         self.usage.latency_s += failed.latency_s
@@ -314,7 +316,7 @@ class Caller:
             raise RetryLater(failed, counted=True)
         raise failed  # a request DashScope calls invalid: retrying the same request cannot help
 
-    def _succeeded(self, lease: Lease, reply: Reply, estimate: int) -> None:
+    def _succeeded(self, lease: KeyLease, reply: Reply, estimate: int) -> None:
         self.pool.release(lease, "ok")
         self.budget.settle(estimate, reply.tokens_in + reply.tokens_out)
         conf = self.conf
@@ -336,7 +338,7 @@ class Caller:
         metrics.COST.inc(cost)
 
     def _ensure_time_for_a_call(self) -> None:
-        left = TASK_SOFT_TIME_LIMIT_S - SAFETY_MARGIN_S - (time.monotonic() - self.started)
+        left = ANALYZE_EVENT.soft_time_limit - SAFETY_MARGIN_S - (time.monotonic() - self.started)
         if left < self.conf.request_timeout_s:
             raise RetryLater(Busy("not enough time left in this run for another call"), counted=False, countdown=0.5)
 
@@ -359,7 +361,7 @@ class Caller:
             waited = self._wait(wait, waited, Reason.RATE_LIMITED)
         metrics.BUDGET_WAIT.observe(waited)
 
-    def _lease(self) -> Lease:
+    def _lease(self) -> KeyLease:
         waited = 0.0
         while True:
             try:
@@ -382,7 +384,7 @@ def estimate_tokens(messages: list[dict[str, Any]], images: list[UploadImage], m
     return image_tokens + text // 2 + max_output
 
 
-def _deadline(payload: dict[str, Any], conf: LLMConf) -> float:
+def _deadline(payload: EventPayload, conf: LLMConf) -> float:
     try:
         detected = datetime.fromisoformat(payload["detected_at"]).timestamp()
     except (KeyError, TypeError, ValueError):
@@ -412,7 +414,7 @@ def retry_countdown(later: RetryLater, task_id: str, conf: LLMConf = CONF) -> fl
     return float(step * random.uniform(0.5, 1.0))  # noqa: S311
 
 
-def _fallback(payload: dict[str, Any], camera: Camera, out: _Fallback, usage: Usage) -> Outcome:
+def _fallback(payload: EventPayload, camera: Camera, out: _Fallback, usage: Usage) -> Outcome:
     status = Status.BLOCKED if out.reason == Reason.BLOCKED else Status.SKIPPED
     row = _save(payload, camera, status=status, usage=usage, verdict=out.verdict, reason=out.reason,
                 error=out.detail)  # fmt: skip
@@ -421,7 +423,7 @@ def _fallback(payload: dict[str, Any], camera: Camera, out: _Fallback, usage: Us
     return Outcome("duplicate" if out.verdict else "unverified", row.pk)
 
 
-def _save(payload: dict[str, Any], camera: Camera, *, status: str, usage: Usage,
+def _save(payload: EventPayload, camera: Camera, *, status: str, usage: Usage,
           verdict: dict[str, Any] | None = None, reason: str = "", error: str = "") -> LLMAnalysis:  # fmt: skip
     """Create or update the event's one row, adding this run's usage; alert after commit if final."""
     secrets = settings.DASHSCOPE_API_KEYS
@@ -450,10 +452,8 @@ def _save(payload: dict[str, Any], camera: Camera, *, status: str, usage: Usage,
     return row
 
 
-def _send_alert_on_commit(payload: dict[str, Any], row: LLMAnalysis) -> None:
-    from alerts.tasks import record_alert
-
+def _send_alert_on_commit(payload: EventPayload, row: LLMAnalysis) -> None:
     verdict = row.verdict if row.status in (Status.OK, Status.SKIPPED) and row.verdict else None
     note = None if verdict else NOTES.get(row.reason, NOTES[Reason.NO_KEY])
     analysis_id = row.pk
-    transaction.on_commit(lambda: record_alert.delay(payload, verdict, analysis_id, note))
+    transaction.on_commit(lambda: send(RECORD_ALERT, payload, verdict, analysis_id, note))

@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 
 from analysis.conf import CONF, LLMConf
+from cameras.payload import EventPayload
 from core.redisclient import get_redis, key
 
 # KEYS: the bucket hash. ARGV: requests/min, tokens/min, burst (s), tokens wanted. Refills both
@@ -136,15 +136,15 @@ class Budget:
 
     # --- near-identical events ------------------------------------------------------------------
     @staticmethod
-    def _recent_key(payload: dict[str, Any]) -> str:
+    def _recent_key(payload: EventPayload) -> str:
         tracks = ",".join(str(t) for t in sorted(payload.get("track_ids", [])))
         return key("llm", "recent", payload["camera_id"], payload["event_type"], tracks)
 
-    def recent_analysis(self, payload: dict[str, Any]) -> int | None:
+    def recent_analysis(self, payload: EventPayload) -> int | None:
         """The analysis of the same camera, rule and tracks made within the cool-down, if any."""
         raw = self.redis.get(self._recent_key(payload))
         return int(raw) if isinstance(raw, bytes | str) else None
 
-    def remember_analysis(self, payload: dict[str, Any], analysis_id: int) -> None:
+    def remember_analysis(self, payload: EventPayload, analysis_id: int) -> None:
         if self.conf.duplicate_cooldown_s > 0:
             self.redis.set(self._recent_key(payload), analysis_id, px=math.ceil(self.conf.duplicate_cooldown_s * 1000))

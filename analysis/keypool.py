@@ -114,7 +114,7 @@ return state
 
 
 @dataclass(frozen=True)
-class Lease:
+class KeyLease:
     api_key: str
     key_id: str
     lease_id: str
@@ -176,7 +176,7 @@ class KeyPool:
     def _leases(kid: str) -> str:
         return key("llm", "inflight", kid)
 
-    def acquire(self) -> Lease:
+    def acquire(self) -> KeyLease:
         """Reserve the best key for one call; PoolExhausted if none can take it now."""
         if not self.keys:
             raise PoolExhausted("no_keys", 0.0)
@@ -190,7 +190,7 @@ class KeyPool:
         )
         if index:
             kid = ids[index - 1]
-            return Lease(self.keys[kid], kid, lease_id)
+            return KeyLease(self.keys[kid], kid, lease_id)
         if disabled == len(ids):
             raise PoolExhausted("disabled", 0.0)
         if wait_ms >= 0 and not busy:
@@ -199,7 +199,7 @@ class KeyPool:
         return_after = min(wait_ms / 1000, 1.0) if wait_ms >= 0 else 1.0
         raise PoolExhausted("busy", return_after)
 
-    def release(self, lease: Lease, result: str, code: str = "", detail: str = "") -> str:
+    def release(self, lease: KeyLease, result: str, code: str = "", detail: str = "") -> str:
         """End a lease with the call's result (ok, fail, throttled, refused); returns the key's state."""
         jitter = random.uniform(0.8, 1.2)  # noqa: S311 - spreads retries, not a secret
         detail = redact_text(detail, list(self.keys.values()))[:300]  # error texts may quote a key

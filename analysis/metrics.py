@@ -39,10 +39,6 @@ KEY_SUCCESS_RATIO = Gauge(
 )  # fmt: skip
 KEY_CALLS = Counter("trafficsite_llm_key_calls", "Calls per key and result: success, failure", ["key_id", "result"])
 
-TASKS_GENERATED = Counter(
-    "trafficsite_llm_tasks_generated", "Candidate events sent on, by task: analysis.analyze_event (LLM) or "
-    "alerts.record_alert (rules only)", ["task"],
-)  # fmt: skip
 TASKS_PROCESSED = Counter(
     "trafficsite_llm_tasks_processed",
     "Analyze task runs by outcome: confirmed, rejected, unverified (rules only), duplicate (earlier verdict), "

@@ -32,7 +32,7 @@ class LLMAnalysis(models.Model):
 
     # The candidate event's idempotency key: analysing one event twice yields one row.
     event_key = models.CharField(max_length=128, unique=True)
-    camera = models.ForeignKey("detection.Camera", on_delete=models.PROTECT, related_name="analyses")
+    camera = models.ForeignKey("cameras.Camera", on_delete=models.PROTECT, related_name="analyses")
     status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
     model = models.CharField(max_length=100)
     prompt_version = models.CharField(max_length=32)

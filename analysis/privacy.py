@@ -17,8 +17,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from analysis.candidates import crop_rect
-from detection.camera_config import VEHICLE_CLASSES
+from cameras.boxes import crop_rect
+from cameras.config import VEHICLE_CLASSES
+from cameras.payload import BoxInView
 
 HEAD_SHARE = 0.25  # top quarter of a person's box (standing or riding)
 PLATE_FROM = 0.55  # a plate is below 55 % of a vehicle box's height, front or rear
@@ -49,7 +50,7 @@ class UploadImage:
         return "data:image/jpeg;base64," + base64.b64encode(self.jpeg).decode("ascii")
 
 
-def private_regions(boxes: Iterable[dict[str, Any]]) -> list[Region]:
+def private_regions(boxes: Iterable[BoxInView]) -> list[Region]:
     """Regions to pixelate, from the payload's ``boxes`` (everyone in view, normalized xyxy)."""
     regions: list[Region] = []
     for entry in boxes:
@@ -102,7 +103,7 @@ def prepare_images(
     keyframe: bytes | None,
     crop: bytes | None,
     *,
-    boxes: Iterable[dict[str, Any]],
+    boxes: Iterable[BoxInView],
     group_box: Box | None,
     blur: bool,
     max_side: int,

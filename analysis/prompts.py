@@ -13,6 +13,7 @@ from typing import Any
 
 from analysis.privacy import UploadImage
 from analysis.verdict import RISK_TYPES, VERDICT_SCHEMA
+from cameras.payload import EventPayload
 
 LANGUAGES = {"en": "English", "zh": "Simplified Chinese (简体中文)"}
 
@@ -89,7 +90,7 @@ def _zones(zones: list[dict[str, Any]]) -> str:
 
 
 def build_messages(
-    payload: dict[str, Any],
+    payload: EventPayload,
     images: list[UploadImage],
     *,
     camera_name: str,

@@ -10,19 +10,17 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from analysis import analyze, metrics
 from analysis.client import CallFailed
-from analysis.conf import TASK_SOFT_TIME_LIMIT_S, TASK_TIME_LIMIT_S
+from cameras.payload import EventPayload
+from core import topology
 from core.taskbase import task
 
 
 @task(
-    "analysis.analyze_event",
-    queue="llm",
+    topology.ANALYZE_EVENT,
     bind=True,
     # Idempotent per event (one analysis row, one alert): a call lost with its worker is redelivered.
     acks_late=True,
     reject_on_worker_lost=True,
-    soft_time_limit=TASK_SOFT_TIME_LIMIT_S,
-    time_limit=TASK_TIME_LIMIT_S,
     # Our own retries are bounded in analyze.retry_countdown (errors) and by the event's deadline
     # (waits); Celery must not stop them early. Infrastructure errors retry a few times on their own.
     max_retries=None,
@@ -32,7 +30,7 @@ from core.taskbase import task
     retry_jitter=True,
     retry_kwargs={"max_retries": 5},
 )
-def analyze_event(self: Any, payload: dict[str, Any]) -> dict[str, Any]:
+def analyze_event(self: Any, payload: EventPayload) -> dict[str, Any]:
     try:
         result = analyze.analyze_event(payload, task_id=self.request.id)
     except SoftTimeLimitExceeded as exc:

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from detection.camera_config import EVENT_TYPES
+from cameras.config import EVENT_TYPES
 
 # The rules' own event types, plus the risks a picture can show that the rules do not measure.
 RISK_TYPES: tuple[str, ...] = (

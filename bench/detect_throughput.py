@@ -42,16 +42,16 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
+from cameras.config import ROAD_USER_CLASSES  # noqa: E402
+from cameras.models import Camera  # noqa: E402
+from cameras.sources import parse_source  # noqa: E402
 from core.health import ping_queues  # noqa: E402
+from core.processes import DETECT_PREFETCH, detect_processes, worker_argv  # noqa: E402
 from core.redisclient import get_redis  # noqa: E402
 from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, YOLO_WEIGHTS, asset_path  # noqa: E402
-from detection.camera_config import ROAD_USER_CLASSES  # noqa: E402
-from detection.capture.camera import CameraWorker, CaptureSettings  # noqa: E402
+from detection.capture.camera import CameraLoop, CaptureSettings  # noqa: E402
 from detection.capture.reader import FrameReader, ReaderConfig  # noqa: E402
 from detection.detector import session_options  # noqa: E402
-from detection.models import Camera  # noqa: E402
-from detection.sources import parse_source  # noqa: E402
-from detection.workercmd import DETECT_PREFETCH, detect_processes, worker_argv  # noqa: E402
 
 
 def decoded_frames(passes: int) -> list[np.ndarray]:
@@ -166,7 +166,7 @@ def our_path(clip: Path, n_frames: int, in_flight: int) -> float:
             done.append(frame.seq)
             return []
 
-    worker = CameraWorker(camera, session="bench", reader=reader, rules=Count(), capture=capture)
+    worker = CameraLoop(camera, session="bench", reader=reader, rules=Count(), capture=capture)
     started = time.perf_counter()
     worker.run(threading.Event())
     elapsed = time.perf_counter() - started
@@ -180,7 +180,7 @@ def idle_camera_cpu(still: Path, seconds: float = 10.0) -> float:
         name=f"idle-{time.time()}", source_url=str(still), detect_fps=5.0, motion_gate=True, classes=ROAD_USER_CLASSES
     )
     reader = FrameReader(parse_source(camera.source_url), ReaderConfig(fps=5.0), str(camera.pk))
-    worker = CameraWorker(camera, session="idle", reader=reader, capture=CaptureSettings.from_settings())
+    worker = CameraLoop(camera, session="idle", reader=reader, capture=CaptureSettings.from_settings())
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()

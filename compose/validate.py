@@ -1,4 +1,4 @@
-"""Checks of the deployment files that need no Docker: ``python compose/validate.py``.
+"""Checks of the deployment files that need no Docker: ``python -m compose.validate``.
 
 - ``docker-compose.yml`` against the Compose specification's JSON schema (vendored in
   ``compose/schema/``), after interpolating ``compose/.env.example`` the way Compose does, plus
@@ -15,7 +15,6 @@ Each check returns a list of problems (empty: fine); ``main`` prints them and ex
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -29,6 +28,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from core.topology import QUEUES
 
 COMPOSE_DIR = Path(__file__).resolve().parent
 ROOT = COMPOSE_DIR.parent
@@ -112,19 +113,10 @@ def schema_problems(doc: dict[str, Any]) -> list[str]:
     ]
 
 
-def celery_queues() -> tuple[str, ...]:
-    """QUEUES of celeryconfig.py, read without importing it (it needs Django settings)."""
-    tree = ast.parse((ROOT / "celeryconfig.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "QUEUES" for t in node.targets):
-            return tuple(ast.literal_eval(node.value))
-    raise ValueError("celeryconfig.py defines no QUEUES")
-
-
 def compose_problems(raw: dict[str, Any], doc: dict[str, Any]) -> list[str]:
     problems = schema_problems(doc)
     services: dict[str, Any] = doc.get("services", {})
-    expected = REQUIRED_SERVICES | {f"worker-{queue}" for queue in celery_queues()}
+    expected = REQUIRED_SERVICES | {f"worker-{queue}" for queue in QUEUES}
     problems += [f"compose: service {name!r} is missing" for name in sorted(expected - set(services))]
     problems += _required_variables_problems(raw)
     volumes = set(doc.get("volumes") or {})

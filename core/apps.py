@@ -6,7 +6,6 @@ class CoreConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from core import domain_metrics, tracing
+        from core import tracing
 
-        domain_metrics.connect()
         tracing.setup_from_settings()

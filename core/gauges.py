@@ -1,9 +1,10 @@
 """Gauges of the system as a whole, set every GAUGES_INTERVAL_S by ``core.collect_gauges``.
 
 Beat sends the task to the maintenance queue (core/schedule.py); it sets what no single process
-knows: the length of every queue, the live capture supervisors and the cameras they hold against the
-cameras enabled, the alerts awaiting review, and the time of the run itself (an old value means beat
-or the maintenance worker is down).
+knows: the length of every queue, the live capture supervisors and the cameras they hold, the time
+of the run itself (an old value means beat or the maintenance worker is down), and whatever the
+apps above core register with :func:`register` in their ``ready()`` (cameras enabled, open alerts),
+so this base layer reads no app's tables.
 
 Only the task imports this module. Unlabelled gauges write a zero value file in every process that
 defines them (multiprocess mode), and a zero from the capture or the detect worker would look like a
@@ -13,27 +14,25 @@ real reading next to the maintenance worker's.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
-from django.db.models import Count
+from django.utils.module_loading import import_string
 from prometheus_client import Gauge
 
-from core.health import QUEUES, live_supervisors, queue_depths
+from core.health import live_supervisors, queue_depths
 from core.redisclient import get_redis
-from detection.metrics import QUEUE_DEPTH
+from core.topology import QUEUES
 
 # One maintenance worker child sets these; "mostrecent" keeps the latest write across children.
+QUEUE_DEPTH = Gauge(
+    "trafficsite_queue_depth", "Messages waiting in a Celery queue", ["queue"], multiprocess_mode="mostrecent"
+)
 CAPTURE_SUPERVISORS = Gauge(
     "trafficsite_capture_supervisors", "Capture supervisors with a live heartbeat", multiprocess_mode="mostrecent"
 )
 CAPTURE_CAMERAS = Gauge(
     "trafficsite_capture_cameras", "Cameras held by a live capture supervisor", multiprocess_mode="mostrecent"
-)
-CAMERAS_ENABLED = Gauge(
-    "trafficsite_cameras_enabled", "Cameras enabled in the database", multiprocess_mode="mostrecent"
-)
-ALERTS_OPEN = Gauge(
-    "trafficsite_alerts_open", "Alerts not reviewed yet (status new)", ["severity"], multiprocess_mode="mostrecent"
 )
 GAUGES_COLLECTED = Gauge(
     "trafficsite_gauges_collected_timestamp_seconds",
@@ -41,12 +40,18 @@ GAUGES_COLLECTED = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+# name -> dotted path of a function that sets its gauges and returns what it set. A path, imported
+# only here, so the apps' gauge modules (and their zero value files) stay out of other processes.
+_collectors: dict[str, str] = {}
+
+
+def register(name: str, collector_path: str) -> None:
+    """Add an app's periodic gauges (called from its ``AppConfig.ready``)."""
+    _collectors[name] = collector_path
+
 
 def collect() -> dict[str, Any]:
     """Set the periodic gauges; returns what it set (the task's result, handy in a shell)."""
-    from alerts.models import Alert
-    from detection.models import Camera
-
     client = get_redis()
     depths = queue_depths(client, QUEUES)
     for queue, depth in depths.items():
@@ -55,24 +60,11 @@ def collect() -> dict[str, Any]:
     held = sorted({camera for cameras in supervisors.values() for camera in cameras})
     CAPTURE_SUPERVISORS.set(len(supervisors))
     CAPTURE_CAMERAS.set(len(held))
-    enabled = Camera.objects.filter(enabled=True).count()
-    CAMERAS_ENABLED.set(enabled)
-    open_counts = dict(
-        Alert.objects.filter(review_status=Alert.Review.NEW)
-        .values_list("severity")
-        .annotate(n=Count("id"))
-        .values_list("severity", "n")
-    )
-    open_alerts = {str(s.label).lower(): int(open_counts.get(s.value, 0)) for s in Alert.Severity}
-    for severity, count in open_alerts.items():
-        ALERTS_OPEN.labels(severity).set(count)
+    result: dict[str, Any] = {"queue_depth": depths, "supervisors": len(supervisors), "cameras_held": len(held)}
+    for name, path in _collectors.items():
+        collector: Callable[[], Any] = import_string(path)
+        result[name] = collector()
     now = time.time()
     GAUGES_COLLECTED.set(now)
-    return {
-        "queue_depth": depths,
-        "supervisors": len(supervisors),
-        "cameras_held": len(held),
-        "cameras_enabled": enabled,
-        "alerts_open": open_alerts,
-        "collected_at": now,
-    }
+    result["collected_at"] = now
+    return result

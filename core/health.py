@@ -15,13 +15,12 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 
 from core.redisclient import key
 from core.tasks import ping
+from core.topology import BROKER_KEY_PREFIX, QUEUES
 
-QUEUES = ("detect", "llm", "alerts", "maintenance")
 # kombu's Redis transport keeps one list per priority step of a queue: "<queue>" for priority 0 and
 # "<queue>\x06\x16<step>" for the others (kombu.transport.redis, Channel._q_for_pri).
 _PRIORITY_STEPS = (0, 3, 6, 9)
 _PRIORITY_SEP = "\x06\x16"
-_BROKER_PREFIX = "trafficsite:celery:"  # celeryconfig's global_keyprefix
 
 
 def ping_queues(queues: tuple[str, ...] = QUEUES, timeout_s: float = 10.0) -> dict[str, dict[str, Any]]:
@@ -45,7 +44,7 @@ def queue_depths(client: redis.Redis, queues: tuple[str, ...] = QUEUES) -> dict[
     pipe = client.pipeline(transaction=False)
     for queue in queues:
         for step in _PRIORITY_STEPS:
-            pipe.llen(_BROKER_PREFIX + queue + (f"{_PRIORITY_SEP}{step}" if step else ""))
+            pipe.llen(BROKER_KEY_PREFIX + queue + (f"{_PRIORITY_SEP}{step}" if step else ""))
     lengths = pipe.execute()
     per_queue = len(_PRIORITY_STEPS)
     return {queue: int(sum(lengths[i * per_queue : (i + 1) * per_queue])) for i, queue in enumerate(queues)}

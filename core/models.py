@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import current_app as celery_app
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from core.redact import redact_text
 
 
 class FailedJob(models.Model):
@@ -39,13 +43,11 @@ class FailedJob(models.Model):
 
         The claim is a conditional UPDATE so two operators clicking at once replay it once.
         """
-        from trafficsite.celery import app
-
         claimed = FailedJob.objects.filter(pk=self.pk, replayed_at__isnull=True).update(replayed_at=timezone.now())
         if not claimed:
             return None
         try:
-            result = app.send_task(self.task_name, args=self.args, kwargs=self.kwargs, queue=self.queue)
+            result = celery_app.send_task(self.task_name, args=self.args, kwargs=self.kwargs, queue=self.queue)
         except Exception:
             FailedJob.objects.filter(pk=self.pk).update(replayed_at=None)
             raise
@@ -66,10 +68,6 @@ class FailedJob(models.Model):
         traceback: str,
         attempts: int,
     ) -> FailedJob:
-        from django.conf import settings
-
-        from core.redact import redact_text
-
         secrets = settings.DASHSCOPE_API_KEYS
         job, _ = cls.objects.update_or_create(
             task_id=task_id,

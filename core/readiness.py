@@ -20,9 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
+from celery import current_app as celery_app
 from django.conf import settings
+from django.db import connections
 
 from core.health import live_supervisors, ping_queues
 from core.redact import redact_text
@@ -101,8 +104,6 @@ def describe(exc: BaseException) -> str:
 
 
 def _url_passwords() -> list[str]:
-    from urllib.parse import urlsplit
-
     found = []
     for url in (settings.REDIS_URL, settings.CELERY_BROKER_URL):
         password = urlsplit(url).password
@@ -116,8 +117,6 @@ def _url_passwords() -> list[str]:
 
 # -- the checks --------------------------------------------------------------------------------
 def check_database(timeout_s: float) -> dict[str, Any]:
-    from django.db import connections
-
     connection = connections["default"]
     try:
         with connection.cursor() as cursor:
@@ -139,9 +138,7 @@ def check_redis(timeout_s: float) -> dict[str, Any]:
 
 
 def check_broker(timeout_s: float) -> dict[str, Any]:
-    from trafficsite.celery import app
-
-    with app.connection_for_write(connect_timeout=timeout_s) as connection:
+    with celery_app.connection_for_write(connect_timeout=timeout_s) as connection:
         connection.ensure_connection(max_retries=0)  # one attempt: connect_timeout bounds it
         connection.default_channel  # noqa: B018 - opening a channel talks to the broker
         return {"ok": True, "transport": connection.transport_cls}
@@ -171,9 +168,7 @@ def check_queues(queues: tuple[str, ...], timeout_s: float) -> dict[str, Any]:
 
 
 def _consumers(timeout_s: float) -> dict[str, list[str]]:
-    from trafficsite.celery import app
-
-    replies = app.control.inspect(timeout=timeout_s).active_queues() or {}
+    replies = celery_app.control.inspect(timeout=timeout_s).active_queues() or {}
     consumers: dict[str, list[str]] = {}
     for worker, queues in replies.items():
         for queue in queues or []:

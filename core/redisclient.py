@@ -7,6 +7,8 @@ import os
 import redis
 from django.conf import settings
 
+from core.topology import REDIS_KEY_PREFIX
+
 _clients: dict[int, redis.Redis] = {}
 
 
@@ -22,4 +24,4 @@ def get_redis() -> redis.Redis:
 
 def key(*parts: object) -> str:
     """All our Redis keys share one prefix, so one Redis can serve several installations."""
-    return "trafficsite:" + ":".join(str(p) for p in parts)
+    return REDIS_KEY_PREFIX + ":".join(str(p) for p in parts)

@@ -19,7 +19,10 @@ import re
 import time
 from typing import Any
 
+from celery import current_app as celery_app
 from prometheus_client import Counter, Gauge, Histogram
+
+from core.topology import QUEUES
 
 # Seconds: a detect task takes ~40 ms, an LLM call seconds, a retry back-off minutes.
 RUNTIME_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -59,21 +62,17 @@ _started: dict[str, float] = {}
 
 def task_label(name: object) -> str:
     """The task's name, or ``other``: label values must stay a short, known list."""
-    from trafficsite.celery import app
-
     text = str(name)
     # A worker has finalized its app (the attribute is missing from celery-types): it counts only
     # registered names, so a stray message on the broker cannot add series.
-    if getattr(app, "finalized", False):
-        return text if text in app.tasks else "other"
+    if getattr(celery_app, "finalized", False):
+        return text if text in celery_app.tasks else "other"
     # A publisher (web, a camera process) sends names written in our code. Looking them up would
     # finalize the app, importing every tasks module into every camera process on its first frame.
     return text if _TASK_NAME.fullmatch(text) else "other"
 
 
 def queue_label(queue: object) -> str:
-    from celeryconfig import QUEUES
-
     text = str(queue or "")
     return text if text in QUEUES else "other"
 

@@ -1,7 +1,8 @@
-"""One decorator for every task: a stable explicit name, its queue, and a dead-letter record.
+"""One decorator for every task: its route (name, queue, time limits) and a dead-letter record.
 
 Tasks stay thin wrappers over plain functions (tests call the functions directly); what every task
-needs the same way lives here once, as Sentry's ``instrumented_task`` does.
+needs the same way lives here once, as Sentry's ``instrumented_task`` does. Tasks are registered
+with ``shared_task``, so this base layer needs no Celery app (``trafficsite.celery`` makes it).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from celery import Task
+from celery import Task, shared_task
+from celery import current_app as celery_app
 
-from trafficsite.celery import app
+from core.models import FailedJob
+from core.topology import Route
 
 logger = logging.getLogger(__name__)
 
@@ -23,10 +26,8 @@ class RecordedTask(Task):  # type: ignore[type-arg]
     """A task whose final failure (retries exhausted, or a permanent error) leaves a FailedJob."""
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        from core.models import FailedJob
-
         delivery = self.request.delivery_info or {}
-        queue = delivery.get("routing_key") or getattr(self, "queue", None) or app.conf.task_default_queue
+        queue = delivery.get("routing_key") or getattr(self, "queue", None) or celery_app.conf.task_default_queue
         try:
             FailedJob.record(
                 task_name=self.name,
@@ -43,7 +44,32 @@ class RecordedTask(Task):  # type: ignore[type-arg]
         logger.error("task %s %s failed for good: %s", self.name, task_id, type(exc).__name__)
 
 
-def task(name: str, *, queue: str, **options: Any) -> Callable[[F], Any]:
-    """Register a task under an explicit ``name`` on its ``queue``, failing into a FailedJob."""
+def task(route: Route, **options: Any) -> Callable[[F], Any]:
+    """Register a task under its route's name, queue and limits, failing into a FailedJob.
+
+    Only the queue is set, no routing key: Celery takes the key from the queue, so a caller's
+    ``apply_async(queue=...)`` (the health pings to every queue) really goes to that queue.
+    ``soft_time_limit``/``time_limit`` in ``options`` may only tighten the route's limits.
+    """
     options.setdefault("bind", False)
-    return app.task(name=name, queue=queue, base=RecordedTask, **options)
+    soft = options.pop("soft_time_limit", route.soft_time_limit)
+    hard = options.pop("time_limit", route.time_limit)
+    if soft > route.soft_time_limit or hard > route.time_limit:
+        raise ValueError(f"{route.name}: time limits above the route's ({route.soft_time_limit}/{route.time_limit} s)")
+    if route.expires is not None:
+        options.setdefault("expires", route.expires)
+    return shared_task(
+        name=route.name,
+        queue=route.queue,
+        soft_time_limit=soft,
+        time_limit=hard,
+        base=RecordedTask,
+        **options,
+    )
+
+
+def send(route: Route, *args: Any, kwargs: dict[str, Any] | None = None, **options: Any) -> Any:
+    """Send a task by its route, without importing the module that defines it (the next stage's)."""
+    if route.expires is not None:
+        options.setdefault("expires", route.expires)
+    return celery_app.send_task(route.name, args=list(args), kwargs=kwargs, queue=route.queue, **options)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 import cv2
@@ -20,12 +19,11 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from cameras.live import read_snapshot, read_stats
+from cameras.models import Camera
 from core.redact import restore_masked_url
-from core.redisclient import get_redis
 from detection import calibration
-from detection.capture.camera import snapshot_key, stats_key
 from detection.grab import FrameGrabError, grab_frame
-from detection.models import Camera
 
 STATUS_COLOURS: dict[str, str] = {
     Camera.Status.ONLINE: "#1a7f37",
@@ -84,7 +82,7 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     actions = ["enable_cameras", "disable_cameras", "grab_frame_action"]
     readonly_fields = LIVE_STATUS_FIELDS
     fieldsets = [*EDITABLE_FIELDSETS, ("Live status", {"fields": LIVE_STATUS_FIELDS})]
-    change_form_template = "admin/detection/camera/change_form.html"
+    change_form_template = "admin/cameras/camera/change_form.html"
 
     @admin.display(description="source")
     def source_display(self, obj: Camera) -> str:
@@ -116,24 +114,24 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             self.message_user(request, "Select exactly one camera to grab a frame from.", messages.WARNING)
             return None
         camera = queryset.get()
-        return HttpResponseRedirect(reverse("admin:detection_camera_grab", args=[camera.pk]))
+        return HttpResponseRedirect(reverse("admin:cameras_camera_grab", args=[camera.pk]))
 
     def get_urls(self) -> list[URLPattern]:
         custom = [
             path(
                 "<int:camera_id>/snapshot.jpg",
                 self.admin_site.admin_view(self.snapshot_view),
-                name="detection_camera_snapshot",
+                name="cameras_camera_snapshot",
             ),
             path(
                 "<int:camera_id>/grab/",
                 self.admin_site.admin_view(self.grab_view),
-                name="detection_camera_grab",
+                name="cameras_camera_grab",
             ),
             path(
                 "<int:camera_id>/calibrate/",
                 self.admin_site.admin_view(self.calibrate_view),
-                name="detection_camera_calibrate",
+                name="cameras_camera_calibrate",
             ),
         ]
         return custom + super().get_urls()
@@ -162,7 +160,7 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             context["size"] = (image.shape[1], image.shape[0])
         except (FrameGrabError, ValidationError) as exc:
             context["error"] = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
-        return TemplateResponse(request, "admin/detection/camera/calibrate.html", context)
+        return TemplateResponse(request, "admin/cameras/camera/calibrate.html", context)
 
     def _calibrate_post(self, request: HttpRequest, camera: Camera) -> JsonResponse:
         try:
@@ -192,7 +190,7 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         camera = get_object_or_404(Camera, pk=camera_id)
         if not self.has_view_or_change_permission(request, camera):
             return HttpResponseRedirect(reverse("admin:index"))
-        jpeg = get_redis().get(snapshot_key(camera.pk))
+        jpeg = read_snapshot(camera.pk)
         if not jpeg:
             raise Http404("No snapshot yet: the camera is not being captured.")
         response = HttpResponse(jpeg, content_type="image/jpeg")
@@ -200,8 +198,8 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return response
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
-        raw = get_redis().get(stats_key(int(object_id))) if object_id.isdigit() else None
-        extra_context = {**(extra_context or {}), "live_stats": json.loads(raw) if raw else None}
+        stats = read_stats([int(object_id)]) if object_id.isdigit() else {}
+        extra_context = {**(extra_context or {}), "live_stats": next(iter(stats.values()), None)}
         return super().change_view(request, object_id, form_url, extra_context)
 
     def grab_view(self, request: HttpRequest, camera_id: int) -> HttpResponse:
@@ -224,4 +222,4 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             )
         except (FrameGrabError, ValidationError) as exc:
             context["error"] = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
-        return TemplateResponse(request, "admin/detection/camera/grab.html", context)
+        return TemplateResponse(request, "admin/cameras/camera/grab.html", context)

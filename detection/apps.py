@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class DetectionConfig(AppConfig):
     name = "detection"
-    verbose_name = "Cameras and detection"
+    verbose_name = "Detection"

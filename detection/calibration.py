@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 from django.core.exceptions import ValidationError
 
-from detection import camera_config
-from detection.geometry import Homography, fit_homography
+from cameras import config as camera_config
+from cameras.geometry import Homography, fit_homography
 
 ZONE_COLOURS = {"lane": (255, 170, 0), "crosswalk": (255, 255, 255), "no_stopping": (0, 0, 255)}
 

@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 
+from cameras.config import COCO_CLASSES
 from detection.assets import YOLO_WEIGHTS, verify
-from detection.camera_config import COCO_CLASSES
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from detection.geometry import Homography
+from cameras.geometry import Homography
 from detection.tracking import Track, TrafficGroup
 
 

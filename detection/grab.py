@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from cameras.sources import Source, SourceKind
 from core.redact import mask_url
-from detection.sources import Source, SourceKind
 
 # RTSP over TCP: UDP loses packets (smeared frames) through NAT and on busy links.
 os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")

@@ -36,12 +36,15 @@ ROUND_TRIP = Histogram(
     "trafficsite_detect_round_trip_seconds", "Frame sent to result received, seen from the camera", ["camera"],
     buckets=LATENCY_BUCKETS,
 )  # fmt: skip
-QUEUE_DEPTH = Gauge(
-    "trafficsite_queue_depth", "Messages waiting in a Celery queue", ["queue"], multiprocess_mode="mostrecent"
-)
 
 DETECTIONS = Counter("trafficsite_detections", "Objects detected, by class", ["cls"])
 DETECT_LATENCY = Histogram(
     "trafficsite_detect_latency_seconds", "Model time per frame in the detect worker", buckets=LATENCY_BUCKETS
 )
 DETECT_TOTAL = Counter("trafficsite_detect_frames", "Frames processed by the detect worker", ["outcome"])
+
+# Counted by the camera process as it sends each candidate event on (the metric's name predates the move).
+TASKS_GENERATED = Counter(
+    "trafficsite_llm_tasks_generated", "Candidate events sent on, by task: analysis.analyze_event (LLM) or "
+    "alerts.record_alert (rules only)", ["task"],
+)  # fmt: skip

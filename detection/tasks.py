@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import topology
 from core.taskbase import task
-from detection import detect
+from detection.detect_job import run_detect_job
 
 
-@task(
-    "detection.detect_frame",
-    queue="detect",
-    ignore_result=True,  # the result goes to the camera's reply list, in a shape it can reorder
-    soft_time_limit=20,
-    time_limit=30,
-)
+# The result goes to the camera's reply list, in a shape it can reorder; no result backend entry.
+@task(topology.DETECT_FRAME, ignore_result=True)
 def detect_frame(**kwargs: Any) -> None:
-    detect.detect_frame(**kwargs)
+    run_detect_job(**kwargs)

@@ -14,9 +14,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from detection.camera_config import COCO_CLASSES, VEHICLE_CLASSES
+from cameras.config import COCO_CLASSES, VEHICLE_CLASSES
+from cameras.geometry import Homography
 from detection.detector import Box
-from detection.geometry import Homography
 
 VULNERABLE_CLASSES = frozenset({"person", "bicycle", "motorcycle"})
 HISTORY_S = 20.0  # long enough for the slowest rule (a vehicle stalled for 10 s) with margin

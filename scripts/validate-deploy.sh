@@ -17,7 +17,7 @@ python=.venv/bin/python
 [ -x "$python" ] || python=$(scripts/venv.sh)/bin/python
 
 echo "[deploy] static checks"
-"$python" compose/validate.py
+"$python" -m compose.validate
 if [ "${1:-}" = "--static" ]; then
   exit 0
 fi

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from core.taskbase import task
+from core.topology import MAINTENANCE, Route
+
+FAILS_PERMANENTLY = Route("tests.fails_permanently", MAINTENANCE, soft_time_limit=10, time_limit=15)
+RETRIES_THEN_FAILS = Route("tests.retries_then_fails", MAINTENANCE, soft_time_limit=10, time_limit=15)
 
 
-@task("tests.fails_permanently", queue="maintenance")
+@task(FAILS_PERMANENTLY)
 def fails_permanently(reason: str) -> None:
     raise ValueError(reason)
 
 
 @task(
-    "tests.retries_then_fails",
-    queue="maintenance",
+    RETRIES_THEN_FAILS,
     autoretry_for=(ConnectionError,),
     retry_kwargs={"max_retries": 2, "countdown": 0},
 )

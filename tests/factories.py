@@ -9,8 +9,8 @@ from typing import Any
 from django.utils import timezone
 
 from alerts.models import Alert
+from cameras.models import Camera
 from detection.assets import CLIP_CARS_TRUCK, asset_path
-from detection.models import Camera
 
 _seq = count(1)
 

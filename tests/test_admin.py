@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from alerts.models import Alert
+from cameras.models import Camera
 from core.models import FailedJob
-from detection.models import Camera
 from tests.factories import make_alert, make_camera
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def client_in(client: Client, operator: User) -> Client:
 
 def test_anonymous_users_are_sent_to_the_login_page(client: Client) -> None:
     for url in [
-        reverse("admin:detection_camera_changelist"),
+        reverse("admin:cameras_camera_changelist"),
         reverse("admin:alerts_alert_changelist"),
         "/media/alerts/x.jpg",
     ]:
@@ -49,18 +49,18 @@ def test_health_and_metrics_are_open(client: Client) -> None:
 
 def test_every_admin_list_renders(client_in: Client) -> None:
     make_alert()
-    for model in ["detection/camera", "alerts/alert", "analysis/llmanalysis", "core/failedjob"]:
+    for model in ["cameras/camera", "alerts/alert", "analysis/llmanalysis", "core/failedjob"]:
         response = client_in.get(f"/admin/{model}/")
         assert response.status_code == 200, model
 
 
 def test_camera_credentials_never_reach_the_list_or_the_form(client_in: Client) -> None:
     camera = make_camera(name="Gate", source_url="rtsp://admin:hunter2@cam.example:554/live")
-    listing = client_in.get(reverse("admin:detection_camera_changelist")).content.decode()
+    listing = client_in.get(reverse("admin:cameras_camera_changelist")).content.decode()
     assert "hunter2" not in listing and "rtsp://admin:***@cam.example:554/live" in listing
-    form = client_in.get(reverse("admin:detection_camera_change", args=[camera.pk])).content.decode()
+    form = client_in.get(reverse("admin:cameras_camera_change", args=[camera.pk])).content.decode()
     assert "hunter2" not in form
-    searched = client_in.get(reverse("admin:detection_camera_changelist"), {"q": "hunter2"}).content.decode()
+    searched = client_in.get(reverse("admin:cameras_camera_changelist"), {"q": "hunter2"}).content.decode()
     assert "Gate" not in searched  # searching does not probe the source either
 
 
@@ -82,7 +82,7 @@ def test_saving_the_masked_form_keeps_the_stored_password(client_in: Client) -> 
         "llm_conclusive_rules": "[]",
         "llm_calls_per_hour": "120",
     }
-    response = client_in.post(reverse("admin:detection_camera_change", args=[camera.pk]), data)
+    response = client_in.post(reverse("admin:cameras_camera_change", args=[camera.pk]), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     camera.refresh_from_db()
     assert camera.source_url == "rtsp://admin:hunter2@cam.example:554/sub"
@@ -101,7 +101,7 @@ def test_a_bad_source_in_the_form_shows_the_reason(client_in: Client) -> None:
         "zones": "[]",
         "rules": "{}",
     }
-    response = client_in.post(reverse("admin:detection_camera_add"), data)
+    response = client_in.post(reverse("admin:cameras_camera_add"), data)
     assert response.status_code == 200
     assert "Unsupported scheme" in response.content.decode()
     assert not Camera.objects.filter(name="X").exists()
@@ -109,7 +109,7 @@ def test_a_bad_source_in_the_form_shows_the_reason(client_in: Client) -> None:
 
 def test_grabbing_a_frame_from_the_demo_clip_shows_the_picture(client_in: Client) -> None:
     camera = make_camera()
-    response = client_in.get(reverse("admin:detection_camera_grab", args=[camera.pk]))
+    response = client_in.get(reverse("admin:cameras_camera_grab", args=[camera.pk]))
     page = response.content.decode()
     assert response.status_code == 200
     assert 'id="grab-image" src="data:image/jpeg;base64,' in page
@@ -120,7 +120,7 @@ def test_grabbing_from_a_dead_stream_says_why(client_in: Client, settings) -> No
     settings.CAMERA_OPEN_TIMEOUT_S = 2.0
     # Port 9 on loopback: nothing listens, the connection is refused at once.
     camera = make_camera(source_url="rtsp://admin:hunter2@127.0.0.1:9/live")
-    response = client_in.get(reverse("admin:detection_camera_grab", args=[camera.pk]))
+    response = client_in.get(reverse("admin:cameras_camera_grab", args=[camera.pk]))
     page = response.content.decode()
     assert 'id="grab-error"' in page
     assert "Could not open the RTSP stream rtsp://admin:***@127.0.0.1:9/live" in page
@@ -129,13 +129,13 @@ def test_grabbing_from_a_dead_stream_says_why(client_in: Client, settings) -> No
 
 def test_the_grab_action_needs_exactly_one_camera(client_in: Client) -> None:
     cams = [make_camera(), make_camera()]
-    url = reverse("admin:detection_camera_changelist")
+    url = reverse("admin:cameras_camera_changelist")
     response = client_in.post(
         url, {"action": "grab_frame_action", "_selected_action": [c.pk for c in cams]}, follow=True
     )
     assert "Select exactly one camera" in response.content.decode()
     response = client_in.post(url, {"action": "grab_frame_action", "_selected_action": [cams[0].pk]})
-    assert response["Location"] == reverse("admin:detection_camera_grab", args=[cams[0].pk])
+    assert response["Location"] == reverse("admin:cameras_camera_grab", args=[cams[0].pk])
 
 
 def test_bulk_review_actions_record_the_reviewer(client_in: Client, operator: User) -> None:
@@ -198,13 +198,13 @@ def test_failed_jobs_are_listed_with_their_error(client_in: Client) -> None:
 def test_the_camera_page_shows_the_live_snapshot_and_counts(client_in: Client) -> None:
     import json
 
+    from cameras.live import snapshot_key, stats_key
     from core.redisclient import get_redis
-    from detection.capture.camera import snapshot_key, stats_key
 
     camera = make_camera()
-    page = client_in.get(reverse("admin:detection_camera_change", args=[camera.pk])).content.decode()
+    page = client_in.get(reverse("admin:cameras_camera_change", args=[camera.pk])).content.decode()
     assert "the camera is not being captured" in page
-    assert client_in.get(reverse("admin:detection_camera_snapshot", args=[camera.pk])).status_code == 404
+    assert client_in.get(reverse("admin:cameras_camera_snapshot", args=[camera.pk])).status_code == 404
     stats = {
         "tracks": 3,
         "counts": {"car": 2, "truck": 1},
@@ -215,7 +215,7 @@ def test_the_camera_page_shows_the_live_snapshot_and_counts(client_in: Client) -
     }
     get_redis().set(stats_key(camera.pk), json.dumps(stats))
     get_redis().set(snapshot_key(camera.pk), b"\xff\xd8jpeg")
-    page = client_in.get(reverse("admin:detection_camera_change", args=[camera.pk])).content.decode()
+    page = client_in.get(reverse("admin:cameras_camera_change", args=[camera.pk])).content.decode()
     assert "3 road user(s) tracked" in page and "2 car" in page and "5.0 fps detected" in page
-    snapshot = client_in.get(reverse("admin:detection_camera_snapshot", args=[camera.pk]))
+    snapshot = client_in.get(reverse("admin:cameras_camera_snapshot", args=[camera.pk]))
     assert snapshot["Content-Type"] == "image/jpeg" and snapshot.content == b"\xff\xd8jpeg"

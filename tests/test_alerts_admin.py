@@ -14,8 +14,8 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from alerts.models import Alert, WebhookDestination
+from cameras.live import snapshot_key
 from core.redisclient import get_redis
-from detection.capture.camera import snapshot_key
 from tests.factories import make_alert, make_camera
 from tests.support.webhook_receiver import WebhookReceiver
 

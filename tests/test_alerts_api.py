@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from alerts.models import Alert
-from detection.models import Camera
+from cameras.models import Camera
 from tests.factories import make_alert, make_camera
 
 pytestmark = pytest.mark.django_db
@@ -234,8 +234,8 @@ def test_stats_give_false_positive_rates_per_camera_rule_and_pair(operator: User
 def test_camera_status_includes_live_counters_from_the_capture_process(operator: User) -> None:
     import json
 
+    from cameras.live import stats_key
     from core.redisclient import get_redis
-    from detection.capture.camera import stats_key
 
     camera = make_camera(name="Gate")
     make_camera(name="Idle")

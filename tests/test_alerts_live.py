@@ -18,7 +18,7 @@ from rest_framework.authtoken.models import Token
 from alerts import live
 from alerts.models import Alert
 from alerts.record import record_alert
-from detection.models import Camera
+from cameras.models import Camera
 from tests.factories import make_alert, make_camera
 from tests.support.alert_events import event_payload
 from trafficsite.asgi import application
@@ -287,8 +287,8 @@ def test_camera_status_changes_and_heartbeats_are_pushed(operator: User, setting
 def test_the_heartbeat_carries_the_live_counters_of_captured_cameras(operator: User, settings) -> None:
     import json
 
+    from cameras.live import stats_key
     from core.redisclient import get_redis
-    from detection.capture.camera import stats_key
 
     settings.ALERTS_WS_HEARTBEAT_S = 1.0
     camera = make_camera()

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from detection.models import Camera
+from cameras.models import Camera
 from tests.factories import make_camera
 
 pytestmark = pytest.mark.django_db
@@ -39,16 +39,16 @@ def operator_client(client: Client) -> Client:
 
 def test_the_page_shows_the_frame_and_a_preview_of_the_saved_settings(operator_client: Client) -> None:
     camera = make_camera(**GOOD)
-    page = operator_client.get(reverse("admin:detection_camera_calibrate", args=[camera.pk])).content.decode()
+    page = operator_client.get(reverse("admin:cameras_camera_calibrate", args=[camera.pk])).content.decode()
     assert 'src="data:image/jpeg;base64,' in page and 'id="cal-preview-img"' in page
     assert '"eastbound"' in page  # the current zones are handed to the editor
-    change = operator_client.get(reverse("admin:detection_camera_change", args=[camera.pk])).content.decode()
-    assert reverse("admin:detection_camera_calibrate", args=[camera.pk]) in change
+    change = operator_client.get(reverse("admin:cameras_camera_change", args=[camera.pk])).content.decode()
+    assert reverse("admin:cameras_camera_calibrate", args=[camera.pk]) in change
 
 
 def test_a_preview_draws_without_saving_and_a_degenerate_calibration_is_refused(operator_client: Client) -> None:
     camera = make_camera()
-    url = reverse("admin:detection_camera_calibrate", args=[camera.pk])
+    url = reverse("admin:cameras_camera_calibrate", args=[camera.pk])
     preview = operator_client.post(url, json.dumps(GOOD), content_type="application/json")
     assert preview.status_code == 200 and preview.json()["preview"].startswith("data:image/jpeg;base64,")
     assert Camera.objects.get(pk=camera.pk).calibration == {}
@@ -65,7 +65,7 @@ def test_a_preview_draws_without_saving_and_a_degenerate_calibration_is_refused(
 
 def test_saving_stores_calibration_and_zones_validated(operator_client: Client) -> None:
     camera = make_camera()
-    url = reverse("admin:detection_camera_calibrate", args=[camera.pk]) + "?save=1"
+    url = reverse("admin:cameras_camera_calibrate", args=[camera.pk]) + "?save=1"
     assert operator_client.post(url, json.dumps(GOOD), content_type="application/json").json() == {"saved": True}
     camera.refresh_from_db()
     assert camera.calibration == GOOD["calibration"] and camera.zones == GOOD["zones"]
@@ -77,7 +77,7 @@ def test_a_viewer_may_look_but_not_change(client: Client) -> None:
     viewer.user_permissions.add(Permission.objects.get(codename="view_camera"))
     client.force_login(viewer)
     camera = make_camera()
-    url = reverse("admin:detection_camera_calibrate", args=[camera.pk])
+    url = reverse("admin:cameras_camera_calibrate", args=[camera.pk])
     assert client.get(url).status_code == 200
     answer = client.post(url + "?save=1", json.dumps(GOOD), content_type="application/json")
     assert answer.status_code == 403

@@ -10,16 +10,17 @@ import cv2
 import numpy as np
 import pytest
 
+from cameras.geometry import fit_homography
+from cameras.live import snapshot_key, stats_key
+from cameras.sources import parse_source
 from core.redisclient import get_redis
 from detection import framestore
 from detection.assets import CLIP_CARS_TRUCK, asset_path
-from detection.capture.camera import CameraWorker, CaptureSettings, snapshot_key, stats_key
+from detection.capture.camera import CameraLoop, CaptureSettings
 from detection.capture.motion import MotionGate
 from detection.capture.reader import Frame, FrameReader, ReaderConfig
 from detection.detector import Box
-from detection.geometry import fit_homography
 from detection.metrics import FRAMES_DROPPED, FRAMES_SKIPPED_MOTION
-from detection.sources import parse_source
 from detection.tracking import CameraTracker, traffic_groups
 from tests.factories import make_camera
 
@@ -72,7 +73,7 @@ def test_the_motion_gate_ignores_a_static_scene_and_sees_a_moving_car() -> None:
 def test_a_static_camera_sends_a_keepalive_frame_and_skips_the_rest() -> None:
     camera = make_camera(detect_fps=10, motion_gate=True)
     dispatch = Dispatched()
-    worker = CameraWorker(camera, session="static", reader=reader_for(camera), dispatch=dispatch,
+    worker = CameraLoop(camera, session="static", reader=reader_for(camera), dispatch=dispatch,
                           capture=CaptureSettings(max_in_flight=100, result_timeout_s=5, motion_keepalive_s=1.0,
                                                   stall_timeout_s=5))  # fmt: skip
     image = clip_frames(1)[0]
@@ -86,7 +87,7 @@ def test_a_static_camera_sends_a_keepalive_frame_and_skips_the_rest() -> None:
 def test_frames_beyond_k_in_flight_are_dropped_and_counted() -> None:
     camera = make_camera(detect_fps=10, motion_gate=False)
     dispatch = Dispatched()
-    worker = CameraWorker(camera, session="bp", reader=reader_for(camera), dispatch=dispatch,
+    worker = CameraLoop(camera, session="bp", reader=reader_for(camera), dispatch=dispatch,
                           capture=CaptureSettings(max_in_flight=2, result_timeout_s=5, motion_keepalive_s=1,
                                                   stall_timeout_s=5))  # fmt: skip
     dropped_before = metric(FRAMES_DROPPED, str(camera.pk), "backpressure")
@@ -110,7 +111,7 @@ def test_results_are_handled_in_frame_order_and_a_lost_one_is_skipped() -> None:
             handled.append(frame.seq)
             return []
 
-    worker = CameraWorker(camera, session="order", reader=reader_for(camera), dispatch=Dispatched(), rules=Rules(),
+    worker = CameraLoop(camera, session="order", reader=reader_for(camera), dispatch=Dispatched(), rules=Rules(),
                           capture=CaptureSettings(max_in_flight=10, result_timeout_s=0.5, motion_keepalive_s=1,
                                                   stall_timeout_s=5))  # fmt: skip
     frames = clip_frames(4)
@@ -132,7 +133,7 @@ def test_results_are_handled_in_frame_order_and_a_lost_one_is_skipped() -> None:
 
 def test_an_error_result_is_counted_and_the_camera_carries_on() -> None:
     camera = make_camera(detect_fps=10, motion_gate=False)
-    worker = CameraWorker(camera, session="err", reader=reader_for(camera), dispatch=Dispatched())
+    worker = CameraLoop(camera, session="err", reader=reader_for(camera), dispatch=Dispatched())
     frames = clip_frames(2)
     for i, f in enumerate(frames):
         worker.submit(Frame(i, i / 10, time.time(), f))

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from cameras.models import Camera
 from detection.assets import CLIP_CARS_TRUCK, asset_path
-from detection.capture.camera import CameraWorker, CaptureSettings
+from detection.capture.camera import CameraLoop, CaptureSettings
 from detection.capture.reader import FrameReader, ReaderConfig
 from detection.events import CandidateEvent, FrameTracks
-from detection.models import Camera
 from tests.factories import make_camera
 from tests.support.rtsp import RtspServer, looped_clip
 from tests.support.waiting import wait_for
@@ -49,7 +49,7 @@ def rtsp_server(long_clip: Path) -> Iterator[RtspServer]:
 
 def start_worker(
     camera: Camera, rules: RecordingRules, *, stall_timeout_s: float = 3.0
-) -> tuple[CameraWorker, threading.Event, threading.Thread]:
+) -> tuple[CameraLoop, threading.Event, threading.Thread]:
     reader = FrameReader(
         camera.source,
         ReaderConfig(fps=camera.detect_fps, stall_timeout_s=stall_timeout_s, backoff_initial_s=0.3, backoff_max_s=1.0),
@@ -58,7 +58,7 @@ def start_worker(
     capture = CaptureSettings(
         max_in_flight=3, result_timeout_s=10, motion_keepalive_s=1, stall_timeout_s=stall_timeout_s
     )
-    worker = CameraWorker(camera, session="test", reader=reader, rules=rules, capture=capture)
+    worker = CameraLoop(camera, session="test", reader=reader, rules=rules, capture=capture)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()

@@ -9,7 +9,7 @@ import pytest
 
 from detection import framestore
 from detection.assets import bundled_image
-from detection.detect import detect_frame
+from detection.detect_job import run_detect_job
 from detection.tasks import detect_frame as detect_frame_task
 from tests.workers import WorkerProcess
 
@@ -47,7 +47,7 @@ def test_the_worker_finds_the_bus_and_the_people_in_bus_jpg(celery_worker: Worke
 def test_classes_and_confidence_of_the_camera_are_honoured() -> None:
     fkey, rkey = framestore.frame_key(2, "cls", 0), framestore.reply_key(2, "cls")
     framestore.put_frame(fkey, bundled_image().read_bytes())
-    result = detect_frame(camera_id=2, seq=0, frame_key=fkey, reply_key=rkey, confidence=0.8, classes=["bus"])
+    result = run_detect_job(camera_id=2, seq=0, frame_key=fkey, reply_key=rkey, confidence=0.8, classes=["bus"])
     assert [box["cls"] for box in result["boxes"]] == ["bus"]
     assert all(box["conf"] >= 0.8 for box in result["boxes"])
 
@@ -77,7 +77,7 @@ def test_a_truncated_jpeg_is_refused_not_half_detected() -> None:
     jpeg = bundled_image().read_bytes()
     fkey, rkey = framestore.frame_key(4, "cut", 0), framestore.reply_key(4, "cut")
     framestore.put_frame(fkey, jpeg[: len(jpeg) // 2])
-    result = detect_frame(camera_id=4, seq=0, frame_key=fkey, reply_key=rkey, confidence=0.4, classes=ROAD_USERS)
+    result = run_detect_job(camera_id=4, seq=0, frame_key=fkey, reply_key=rkey, confidence=0.4, classes=ROAD_USERS)
     assert result["error"].startswith(f"the frame is not a decodable image ({len(jpeg) // 2} bytes, starting ffd8")
 
 

@@ -83,7 +83,7 @@ def test_without_keys_the_page_says_alerts_are_rules_only(client: Client, settin
 def test_the_camera_form_offers_the_llm_options_and_checks_the_rule_names(client: Client) -> None:
     camera = make_camera()
     client.force_login(User.objects.create_superuser("root", password="a-long-root-password"))
-    form = client.get(f"/admin/detection/camera/{camera.pk}/change/").content.decode()
+    form = client.get(f"/admin/cameras/camera/{camera.pk}/change/").content.decode()
     for field in ("llm_enabled", "llm_conclusive_rules", "llm_calls_per_hour", "llm_privacy_blur"):
         assert f'name="{field}"' in form
     camera.llm_conclusive_rules = ["wrong_way", "speeding"]

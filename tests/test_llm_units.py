@@ -15,13 +15,14 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from analysis import candidates, client, privacy, prompts
+from analysis import client, privacy, prompts
 from analysis.budget import Budget
 from analysis.client import CallFailed, Failure
 from analysis.conf import CONF
 from analysis.keypool import KeyPool, PoolExhausted
 from analysis.stub import DashScopeStub, Scripted
 from analysis.verdict import VerdictError, parse_verdict
+from cameras.boxes import crop_rect
 from core.redact import key_id
 from detection.assets import bundled_image
 from tests.support.dashscope_helpers import BUS_BOX, KEY_A, KEY_B, PERSON_BOX, clear_llm_state
@@ -118,7 +119,7 @@ def test_heads_and_plate_areas_are_pixelated_and_the_rest_is_left_sharp() -> Non
     legs = (x1, y2 - (y2 - y1) * 0.2, x2, y2)
     assert _sharpness(sent, legs) == pytest.approx(_sharpness(original, legs), rel=0.3)
     # The crop is cut from the pixelated frame (same box and margin as the stored crop).
-    rect = candidates.crop_rect(810, 1080, PERSON_BOX)
+    rect = crop_rect(810, 1080, PERSON_BOX)
     assert rect is not None
     left, top, right, bottom = rect
     assert np.abs(_decode(crop.jpeg).astype(int) - sent[top:bottom, left:right].astype(int)).mean() < 3

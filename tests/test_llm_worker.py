@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from alerts.models import Alert
-from analysis import analyze, candidates
+from analysis import analyze
 from analysis.keypool import KeyPool
 from analysis.models import LLMAnalysis
 from analysis.stub import DashScopeStub, Scripted
@@ -21,6 +21,7 @@ from analysis.tasks import analyze_event
 from core.models import FailedJob
 from core.redact import key_id
 from core.redisclient import get_redis
+from detection.capture import dispatch as candidates
 from tests.factories import make_camera
 from tests.support.dashscope_helpers import (
     KEY_A,

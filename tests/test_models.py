@@ -12,8 +12,8 @@ from django.db.models import Q
 
 from alerts.models import Alert
 from analysis.models import LLMAnalysis
-from detection.camera_config import rule_settings
-from detection.models import Camera
+from cameras.config import rule_settings
+from cameras.models import Camera
 from tests.factories import make_alert, make_camera
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ from collections import deque
 import pytest
 
 from alerts.models import Alert
-from analysis import candidates
-from analysis.candidates import DispatchingSink
 from detection.assets import bundled_image
+from detection.capture import dispatch as candidates
+from detection.capture.dispatch import DispatchingSink
 from detection.events import CameraContext, CandidateEvent, FrameTracks
 from detection.tracking import Track, TrackPoint
 from tests.factories import make_camera

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from cameras.geometry import Homography, fit_homography
 from detection.events import CameraContext, CandidateEvent, FrameTracks
-from detection.geometry import Homography, fit_homography
 from detection.rules.engine import TrafficRules
 from detection.tracking import Track, TrackPoint
 

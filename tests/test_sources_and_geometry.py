@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 
+from cameras.geometry import CalibrationError, fit_homography
+from cameras.sources import SourceKind, parse_source
 from core.redact import key_id, mask_key, mask_url, restore_masked_url
 from detection.assets import CLIP_CARS_TRUCK, asset_path
-from detection.geometry import CalibrationError, fit_homography
-from detection.sources import SourceKind, parse_source
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from cameras.models import Camera
+from core.lease import RedisLease
 from core.redisclient import get_redis
-from detection.capture.lease import Lease
 from detection.capture.supervisor import Supervisor, lease_key
-from detection.models import Camera
 from tests.factories import make_camera
 from tests.support.waiting import wait_for
 
@@ -139,11 +139,11 @@ def test_sigterm_stops_every_child_and_releases_the_leases(capture_env) -> None:
 
 def test_a_lease_cannot_be_renewed_or_released_by_a_former_holder() -> None:
     client = get_redis()
-    old = Lease(client, "trafficsite:test:lease", "old", ttl_s=0.2)
+    old = RedisLease(client, "trafficsite:test:lease", "old", ttl_s=0.2)
     assert old.acquire()
-    assert not Lease(client, "trafficsite:test:lease", "new", ttl_s=5).acquire()
+    assert not RedisLease(client, "trafficsite:test:lease", "new", ttl_s=5).acquire()
     time.sleep(0.3)
-    new = Lease(client, "trafficsite:test:lease", "new", ttl_s=5)
+    new = RedisLease(client, "trafficsite:test:lease", "new", ttl_s=5)
     assert new.acquire()
     assert not old.renew() and not old.release()
     assert new.held() and new.release() and not new.held()

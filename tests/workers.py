@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from detection.workercmd import worker_argv
+from core.processes import worker_argv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from detection.workercmd import DETECT_ENV, detect_worker_argv, worker_argv
+from core.processes import PROCESSES, Options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -173,10 +173,6 @@ def manage(env: dict[str, str], *argv: str) -> None:
     subprocess.run([*MANAGE, *argv], env=env, cwd=BASE_DIR, check=True)
 
 
-def celery_worker(queue: str, concurrency: int, metrics_port: int, **env: str) -> Child:
-    return Child(f"worker-{queue}", worker_argv(queue, queue, concurrency), metrics_port, env)
-
-
 def port_answers(host: str, port: int) -> bool:
     import socket
 
@@ -214,44 +210,29 @@ def use_llm_stub(args: argparse.Namespace, env: dict[str, str]) -> Child | None:
 
 
 def children(args: argparse.Namespace, env: dict[str, str]) -> list[Child]:
-    port = args.metrics_base_port
+    """Every process of core/processes.py's table (the one compose starts too), plus the stub."""
     stub = use_llm_stub(args, env)
-    flower_env = {
-        "FLOWER_ADDRESS": "127.0.0.1",
-        "FLOWER_PORT": str(args.flower_port),
-        "FLOWER_BASIC_AUTH": f"operator:{stored_secret('flower_password')}",
-    }
-    return [
-        *([stub] if stub else []),
-        Child("web", [PYTHON, "-m", "daphne", "-b", args.host, "-p", str(args.port), "trafficsite.asgi:application"]),
-        Child("capture", [*MANAGE, "run_cameras"], port),
-        Child("worker-detect", detect_worker_argv("detect"), port + 1, dict(DETECT_ENV)),
-        # LLM calls wait seconds on the network: more pool processes than cores is right here.
-        celery_worker("llm", 4, port + 2),
-        celery_worker("alerts", 1, port + 3),
-        celery_worker("maintenance", 1, port + 4),
-        Child(
-            "beat",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "trafficsite",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(data_dir() / "celerybeat-schedule"),
-            ],
-        ),
+    options = Options(host=args.host, port=args.port, beat_schedule=str(data_dir() / "celerybeat-schedule"))
+    extra_env = {
         # Flower takes every FLOWER_* variable as an option: it gets exactly these.
-        Child(
-            "flower",
-            [PYTHON, "-m", "celery", "-A", "trafficsite", "flower", "--purge_offline_workers=300"],
-            env=flower_env,
-        ),
-    ]
+        "flower": {
+            "FLOWER_ADDRESS": "127.0.0.1",
+            "FLOWER_PORT": str(args.flower_port),
+            "FLOWER_BASIC_AUTH": f"operator:{stored_secret('flower_password')}",
+        },
+        # One laptop: the alerts worker needs only one process.
+        "worker-alerts": {"ALERTS_CONCURRENCY": env.get("ALERTS_CONCURRENCY", "1")},
+    }
+    procs: list[Child] = [stub] if stub else []
+    metrics_port = args.metrics_base_port
+    for spec in PROCESSES:
+        child_env = {**spec.env, **extra_env.get(spec.name, {})}
+        port = None
+        if spec.metrics:
+            port, metrics_port = metrics_port, metrics_port + 1
+        # The argv is built with the child's own environment (worker concurrency overrides).
+        procs.append(Child(spec.name, spec.argv(options, {**env, **child_env}), port, child_env))
+    return procs
 
 
 def wait_for_web(url: str, timeout_s: float, procs: list[Child]) -> bool:

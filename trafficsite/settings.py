@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from core import topology
 from trafficsite import redisurl
 from trafficsite.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "core",
+    "cameras",
     "detection",
     "analysis",
     "alerts",
@@ -211,7 +213,7 @@ LOGGING = {
 # --- Observability: readiness, periodic gauges, tracing (docs/operations.md) ------------------
 # /readyz pings every queue in this list (a deployment without some queue can drop it) and keeps
 # its answer READYZ_CACHE_S seconds, so a polling load balancer cannot flood the queues.
-READYZ_QUEUES = env_list("READYZ_QUEUES", ["detect", "llm", "alerts", "maintenance"])
+READYZ_QUEUES = env_list("READYZ_QUEUES", list(topology.QUEUES))
 READYZ_TIMEOUT_S = env_float("READYZ_TIMEOUT_S", 2.0, minimum=0.2, maximum=30.0)
 READYZ_CACHE_S = env_float("READYZ_CACHE_S", 5.0, minimum=0.0, maximum=300.0)
 # Beat sends core.collect_gauges this often (queue depths, capture coverage, open alerts).
@@ -267,7 +269,7 @@ SPECTACULAR_SETTINGS = {
         "ReviewStatusEnum": "alerts.models.Alert.Review",
         "VerificationEnum": "alerts.models.Alert.Verification",
         "SeverityEnum": "alerts.models.Alert.Severity",
-        "CameraStatusEnum": "detection.models.Camera.Status",
+        "CameraStatusEnum": "cameras.models.Camera.Status",
     },
 }
 

@@ -26,10 +26,10 @@ class IsOperator(BasePermission):
 class CameraPermission(IsOperator):
     message = "Changing cameras needs the camera permissions (an administrator's)."
     required = {
-        "POST": "detection.add_camera",
-        "PUT": "detection.change_camera",
-        "PATCH": "detection.change_camera",
-        "DELETE": "detection.delete_camera",
+        "POST": "cameras.add_camera",
+        "PUT": "cameras.change_camera",
+        "PATCH": "cameras.change_camera",
+        "DELETE": "cameras.delete_camera",
     }
 
     def has_permission(self, request: Request, view: Any) -> bool:

@@ -17,9 +17,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from alerts.models import Alert
+from cameras.models import Camera
+from cameras.sources import validate_source_url
 from core.redact import restore_masked_url
-from detection.models import Camera
-from detection.sources import validate_source_url
 
 
 class AlertSerializer(serializers.ModelSerializer[Alert]):

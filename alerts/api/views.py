@@ -31,8 +31,8 @@ from alerts.api.serializers import (
 from alerts.live import live_stats
 from alerts.models import Alert
 from alerts.stats import alert_stats
-from detection.camera_config import EVENT_TYPES
-from detection.models import Camera
+from cameras.config import EVENT_TYPES
+from cameras.models import Camera
 
 
 def _ints(request: Request, name: str) -> list[int]:

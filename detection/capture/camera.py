@@ -22,7 +22,11 @@ from django.conf import settings
 from django.db import connections
 from kombu.exceptions import OperationalError
 
-from core.redisclient import get_redis, key
+from cameras.live import snapshot_key, stats_key
+from cameras.models import Camera
+from core.redisclient import get_redis
+from core.taskbase import send
+from core.topology import DETECT_FRAME
 from detection import framestore
 from detection.capture.motion import MotionGate
 from detection.capture.reader import Frame, FrameReader
@@ -38,7 +42,6 @@ from detection.metrics import (
     TRACKS,
     TRAFFIC_GROUPS,
 )
-from detection.models import Camera
 from detection.rules.engine import TrafficRules
 from detection.tracking import CameraTracker, Track, traffic_groups
 
@@ -49,21 +52,11 @@ SNAPSHOT_TTL_S = 120
 
 
 def celery_dispatch(kwargs: dict[str, Any]) -> None:
-    from detection.tasks import detect_frame
-
-    detect_frame.apply_async(kwargs=kwargs, expires=framestore.FRAME_TTL_S)
+    send(DETECT_FRAME, kwargs=kwargs, expires=framestore.FRAME_TTL_S)
 
 
 def log_candidate(event: CandidateEvent, frame: FrameTracks, jpeg: bytes) -> None:
     logger.info("camera %s: candidate %s tracks %s", event.camera_id, event.event_type, event.track_ids)
-
-
-def snapshot_key(camera_id: int) -> str:
-    return key("snapshot", camera_id)
-
-
-def stats_key(camera_id: int) -> str:
-    return key("camstats", camera_id)
 
 
 @dataclass
@@ -94,7 +87,7 @@ class CaptureSettings:
         )
 
 
-class CameraWorker:
+class CameraLoop:
     def __init__(
         self,
         camera: Camera,

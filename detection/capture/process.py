@@ -19,13 +19,13 @@ def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
     from django.conf import settings
     from django.core.exceptions import ValidationError
 
-    from analysis.candidates import DispatchingSink
+    from cameras.models import Camera
+    from core.lease import RedisLease
     from core.logging import bind_log_context
     from core.redisclient import get_redis
-    from detection.capture.camera import CameraWorker
-    from detection.capture.lease import Lease
+    from detection.capture.camera import CameraLoop
+    from detection.capture.dispatch import DispatchingSink
     from detection.capture.reader import FrameReader, ReaderConfig
-    from detection.models import Camera
 
     logger = logging.getLogger("detection.capture")
     local_stop = threading.Event()
@@ -46,7 +46,7 @@ def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
         camera.set_status(Camera.Status.ERROR, error=exc.messages[0])
         local_stop.wait()
         return
-    lease = Lease(get_redis(), lease_key, token, settings.CAPTURE_LEASE_TTL_S)
+    lease = RedisLease(get_redis(), lease_key, token, settings.CAPTURE_LEASE_TTL_S)
 
     def still_owner() -> bool:
         # An orphan (its supervisor was killed) or a process whose lease moved on must stop capturing.
@@ -62,8 +62,6 @@ def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
         camera_label=str(camera.pk),
     )
     session = token.rsplit(":", 1)[-1]
-    worker = CameraWorker(
-        camera, session=session, reader=reader, sink=DispatchingSink(session), still_owner=still_owner
-    )
+    worker = CameraLoop(camera, session=session, reader=reader, sink=DispatchingSink(session), still_owner=still_owner)
     logger.info("camera %s (%s): capturing %s", camera.pk, camera.name, camera.masked_source)
     worker.run(local_stop)

@@ -21,10 +21,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from cameras.sources import Source, SourceKind
 from core.redact import mask_url
 from detection.grab import FrameGrabError, open_capture
 from detection.metrics import FRAMES_DROPPED, FRAMES_READ, FRAMES_SAMPLED, RECONNECTS
-from detection.sources import Source, SourceKind
 
 logger = logging.getLogger(__name__)
 

@@ -24,11 +24,10 @@ from typing import Any
 
 from django.conf import settings
 
+from cameras.models import Camera
 from core import metrics as core_metrics
+from core.lease import RedisLease
 from core.redisclient import get_redis, key
-from detection.capture.lease import Lease
-from detection.metrics import QUEUE_DEPTH
-from detection.models import Camera
 
 logger = logging.getLogger(__name__)
 # Children fork from a clean server process that preloaded the heavy modules (see preload.py).
@@ -50,7 +49,7 @@ def supervisor_key(owner: str) -> str:
 class Child:
     camera_id: int
     fingerprint: str
-    lease: Lease
+    lease: RedisLease
     process: BaseProcess
 
 
@@ -90,12 +89,14 @@ class Supervisor:
         for camera_id, camera in cameras.items():
             if camera_id in self.children or now < self.restarts.get(camera_id, RestartState()).not_before:
                 continue
-            lease = Lease(get_redis(), lease_key(camera_id), f"{self.owner}:{uuid.uuid4().hex[:8]}", self.lease_ttl_s)
+            lease = RedisLease(
+                get_redis(), lease_key(camera_id), f"{self.owner}:{uuid.uuid4().hex[:8]}", self.lease_ttl_s
+            )
             if lease.acquire():
                 self._start_child(camera, lease)
         self._heartbeat()
 
-    def _start_child(self, camera: Camera, lease: Lease) -> None:
+    def _start_child(self, camera: Camera, lease: RedisLease) -> None:
         from detection.capture.process import camera_process_main
 
         process = _ctx.Process(
@@ -139,8 +140,6 @@ class Supervisor:
         client.set(
             supervisor_key(self.owner), ",".join(map(str, sorted(self.children))), px=int(self.lease_ttl_s * 1000)
         )
-        for queue in ("detect", "llm", "alerts"):
-            QUEUE_DEPTH.labels(queue).set(client.llen(f"trafficsite:celery:{queue}"))
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> None:

@@ -4,7 +4,7 @@ Each rule watches a condition per track (or per pair of tracks), measures how lo
 proposes a candidate event once the definition is met, minimum duration included, with the values
 that justify it. A (rule, track) pair fires once; it may fire again only after the condition has
 cleared and the cooldown has passed. Every threshold comes from the camera's settings (defaults in
-detection.camera_config.RULE_DEFAULTS), the same settings an operator edits in the admin.
+cameras.config.RULE_DEFAULTS), the same settings an operator edits in the admin.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from detection.camera_config import RULE_DEFAULTS, rule_settings
+from cameras.config import RULE_DEFAULTS, rule_settings
 from detection.events import CameraContext, CandidateEvent, FrameTracks
 from detection.rules.kinematics import KinematicState, Motion
 from detection.rules.zones import Zone, build_zones

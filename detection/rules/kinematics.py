@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detection.geometry import Homography
+from cameras.geometry import Homography
 from detection.tracking import Track
 
 VELOCITY_WINDOW_S = 0.6

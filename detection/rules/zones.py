@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from detection.geometry import Homography
+from cameras.geometry import Homography
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from cameras.geometry import Homography
 from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, asset_path
-from detection.geometry import Homography
 
 Image = npt.NDArray[np.uint8]
 WIDTH, HEIGHT = 800, 600

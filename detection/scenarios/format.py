@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from detection import camera_config
+from cameras import config as camera_config
 
 
 class ScenarioError(ValueError):

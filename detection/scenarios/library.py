@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from detection.geometry import fit_homography
+from cameras.geometry import fit_homography
 from detection.scenarios.compose import (
     APPARENT_HEIGHT,
     HEIGHT,

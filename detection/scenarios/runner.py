@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import cv2
 
-from detection.capture.camera import CameraWorker, CaptureSettings
+from cameras.models import Camera
+from cameras.sources import Source, SourceKind
+from detection.capture.camera import CameraLoop, CaptureSettings
 from detection.capture.reader import FrameReader, ReaderConfig
 from detection.events import CandidateEvent, FrameTracks
-from detection.models import Camera
 from detection.scenarios.format import Scenario
 from detection.scenarios.score import Report
-from detection.sources import Source, SourceKind
 
 Progress = Callable[[int, int], None]
 
@@ -74,7 +74,7 @@ def run_scenario(
         ReaderConfig(fps=detect_fps, realtime=realtime, loop_files=False, drop_when_busy=False),
         camera_label=str(camera.pk),
     )
-    worker = CameraWorker(
+    worker = CameraLoop(
         camera,
         session=uuid.uuid4().hex[:12],
         reader=reader,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from detection.camera_config import EVENT_TYPES
+from cameras.config import EVENT_TYPES
 from detection.scenarios.format import TruthEvent
 
 BEFORE_S, AFTER_S = 0.5, 2.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detection.camera_config import RULE_DEFAULTS
+from cameras.config import RULE_DEFAULTS
 
 DT = 0.005  # integration step, seconds
 

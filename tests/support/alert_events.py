@@ -10,8 +10,9 @@ from typing import Any
 
 import cv2
 
-from analysis import candidates
+from cameras.payload import EventPayload
 from detection.assets import CLIP_CARS_TRUCK, asset_path
+from detection.capture import dispatch as candidates
 from detection.events import CameraContext, CandidateEvent, FrameTracks
 from detection.tracking import Track, TrackPoint
 
@@ -36,7 +37,7 @@ def event_payload(
     severity: int = 3,
     measurements: dict[str, Any] | None = None,
     session: str | None = None,
-) -> dict[str, Any]:
+) -> EventPayload:
     """The payload of ``alerts.record_alert`` for one event; a new session gives a new event key."""
     car = Track(7, "car", deque([TrackPoint(10.0, (0.30, 0.40, 0.55, 0.70), 0.9)]))
     person = Track(8, "person", deque([TrackPoint(10.0, (0.56, 0.45, 0.62, 0.72), 0.8)]))

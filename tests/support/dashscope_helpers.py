@@ -9,13 +9,14 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import redis
 from django.conf import settings
 
-from analysis import candidates
+from cameras.payload import EventPayload
 from detection.assets import bundled_image
+from detection.capture import dispatch as candidates
 from detection.events import CameraContext, CandidateEvent, FrameTracks
 from detection.tracking import Track, TrackPoint
 from tests.support.rtsp import free_port
@@ -33,7 +34,7 @@ OTHER_PEOPLE = [(0.827, 0.352, 1.0, 0.811), (0.273, 0.376, 0.426, 0.794)]
 
 
 def make_payload(camera_id: int, *, person: int = 7, bus: int = 8, event_type: str = "near_miss",
-                 severity: int = 3) -> dict[str, Any]:  # fmt: skip
+                 severity: int = 3) -> EventPayload:  # fmt: skip
     """A candidate event on bus.jpg with its evidence in Redis, as the camera process builds it."""
     now = time.time()
     people = [Track(person, "person", deque([TrackPoint(10.0, PERSON_BOX, 0.9)]))]

@@ -11,23 +11,24 @@ import time
 
 from core import tracing
 from core.taskbase import task
+from core.topology import MAINTENANCE, Route
 
 logger = logging.getLogger(__name__)
 
 
-@task("tests.obs.sleep_and_pid", queue="maintenance")
+@task(Route("tests.obs.sleep_and_pid", MAINTENANCE, soft_time_limit=50, time_limit=60))
 def sleep_and_pid(seconds: float) -> int:
     """Keeps one pool child busy for a while, and says which child it was."""
     time.sleep(seconds)
     return os.getpid()
 
 
-@task("tests.obs.log_line", queue="maintenance")
+@task(Route("tests.obs.log_line", MAINTENANCE, soft_time_limit=50, time_limit=60))
 def log_line(camera_id: int, message: str) -> None:
     logger.warning(message)
 
 
-@task("tests.obs.call_model", queue="maintenance")
+@task(Route("tests.obs.call_model", MAINTENANCE, soft_time_limit=50, time_limit=60))
 def call_model(model: str) -> None:
     """What the LLM step does around its DashScope call."""
     with tracing.span("dashscope.call", model=model, attempt=1):

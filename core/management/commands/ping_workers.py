@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from core.health import QUEUES, ping_queues
+from core.health import ping_queues
+from core.topology import QUEUES
 
 
 class Command(BaseCommand):

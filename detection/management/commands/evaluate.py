@@ -12,12 +12,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cameras.config import EVENT_TYPES
 from core.health import ping_queues
-from detection.camera_config import EVENT_TYPES
+from core.processes import DETECT_ENV, detect_worker_argv
 from detection.scenarios.format import ScenarioError, load_scenario
 from detection.scenarios.runner import run_scenario
 from detection.scenarios.score import Report, TypeScore, score, total
-from detection.workercmd import DETECT_ENV, detect_worker_argv
 
 
 def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:

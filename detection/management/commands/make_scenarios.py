@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from detection.camera_config import ROAD_USER_CLASSES
+from cameras.config import ROAD_USER_CLASSES
 from detection.detector import detect
 from detection.scenarios.library import generate
 

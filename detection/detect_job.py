@@ -1,4 +1,5 @@
-"""The detect step as a plain function: frame key in, ordered result out on the camera's reply list."""
+"""The detect job as a plain function (the ``detection.detect_frame`` task runs it): frame key in,
+ordered result out on the camera's reply list."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from detection.metrics import DETECT_LATENCY, DETECT_TOTAL, DETECTIONS
 logger = logging.getLogger(__name__)
 
 
-def detect_frame(
+def run_detect_job(
     *, camera_id: int, seq: int, frame_key: str, reply_key: str, confidence: float, classes: list[str]
 ) -> dict[str, Any]:
     """Detect objects on one stored frame and push the result for the camera process.

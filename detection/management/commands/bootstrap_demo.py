@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from cameras.models import Camera
 from detection.assets import CLIP_CARS_TRUCK, asset_path
-from detection.models import Camera
 from detection.scenarios.library import DEMO
 
 DEMO_CAMERA = "Demo intersection"

@@ -1,47 +1,40 @@
-"""From a rule's candidate event to a task: evidence into Redis, a JSON payload, the right queue.
+"""From a rule's candidate event to the next stage: evidence into Redis, a typed payload, a task.
 
-The camera process calls :func:`dispatch` for every candidate event. With DashScope keys configured
-the payload goes to ``analysis.analyze_event`` (the LLM verifies it and then records the alert);
-without keys it goes straight to ``alerts.record_alert`` and the alert says it was not verified.
-Tasks carry keys to the evidence images, never the bytes.
+Runs in the camera process: :class:`DispatchingSink` is its candidate sink. With DashScope keys
+configured the payload goes to ``analysis.analyze_event`` (the LLM verifies it, then records the
+alert); without keys it goes straight to ``alerts.record_alert`` and the alert says it was not
+verified. Tasks are sent by their route (core/topology.py), so this module imports neither app, and
+they carry keys to the evidence images, never the bytes.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 import cv2
 import numpy as np
 from django.conf import settings
 
+from cameras.boxes import NormBox, crop_rect, union_box
+from cameras.payload import BoxInView, EventPayload
 from core import tracing
 from core.redisclient import get_redis, key
+from core.taskbase import send
+from core.topology import ANALYZE_EVENT, RECORD_ALERT, Route
 from detection.events import CandidateEvent, FrameTracks
+from detection.metrics import TASKS_GENERATED
 
 logger = logging.getLogger(__name__)
 
 EVIDENCE_TTL_S = 3600  # long enough for LLM retries with back-off and a worker outage
-CROP_MARGIN = 0.15  # share of the group's size added around it, so the crop shows the context
 
 
 def evidence_key(event_key: str, kind: str) -> str:
     return key("evidence", event_key, kind)
 
 
-def crop_rect(width: int, height: int, box: tuple[float, float, float, float]) -> tuple[int, int, int, int] | None:
-    """Pixel rectangle (left, top, right, bottom) of the group's box with its margin; None if tiny."""
-    x1, y1, x2, y2 = box
-    mx, my = (x2 - x1) * CROP_MARGIN, (y2 - y1) * CROP_MARGIN
-    left, top = max(0, int((x1 - mx) * width)), max(0, int((y1 - my) * height))
-    right, bottom = min(width, int((x2 + mx) * width)), min(height, int((y2 + my) * height))
-    if right - left < 8 or bottom - top < 8:
-        return None
-    return left, top, right, bottom
-
-
-def crop_jpeg(jpeg: bytes, box: tuple[float, float, float, float] | None) -> bytes | None:
+def crop_jpeg(jpeg: bytes, box: NormBox | None) -> bytes | None:
     """The traffic group's region of the keyframe, with a margin (None when there is no box)."""
     if not box or not jpeg:
         return None
@@ -56,10 +49,10 @@ def crop_jpeg(jpeg: bytes, box: tuple[float, float, float, float] | None) -> byt
     return bytes(buf) if ok else None
 
 
-def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, session: str) -> dict[str, Any]:
+def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, session: str) -> EventPayload:
     """Store the evidence and describe the event as JSON for the LLM and alerts tasks."""
     event_key = event.idempotency_key(session)
-    box = event.group_box or _union_box(frame, event.track_ids)
+    box = event.group_box or union_box(t.last.box for t in frame.tracks if t.track_id in event.track_ids)
     crop = crop_jpeg(jpeg, box)
     pipe = get_redis().pipeline()
     keyframe_key = crop_key = None
@@ -72,6 +65,7 @@ def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, sessio
     pipe.execute()
     # Frame times are video seconds for files; the wall clock of the frame anchors them in real time.
     started_wall = frame.wall_time - (frame.ts - event.started_at)
+    boxes: list[BoxInView] = [{"track_id": t.track_id, "cls": t.cls, "xyxy": list(t.last.box)} for t in frame.tracks]
     return {
         "event_key": event_key,
         "camera_id": event.camera_id,
@@ -86,35 +80,30 @@ def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, sessio
         "keyframe_key": keyframe_key,
         "crop_key": crop_key,
         # Boxes of everyone in view: the LLM step blurs faces and plates from them before upload.
-        "boxes": [{"track_id": t.track_id, "cls": t.cls, "xyxy": list(t.last.box)} for t in frame.tracks],
+        "boxes": boxes,
     }
-
-
-def _union_box(frame: FrameTracks, track_ids: tuple[int, ...]) -> tuple[float, float, float, float] | None:
-    boxes = [t.last.box for t in frame.tracks if t.track_id in track_ids]
-    if not boxes:
-        return None
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
 def llm_enabled() -> bool:
     return bool(settings.DASHSCOPE_API_KEYS)
 
 
-def dispatch(payload: dict[str, Any]) -> str:
-    """Send the candidate on; returns the name of the task it went to."""
-    from analysis.metrics import TASKS_GENERATED
-    from trafficsite.celery import app
+def next_stage() -> Route:
+    """The LLM when keys are configured, otherwise the alert straight away (rules only)."""
+    return ANALYZE_EVENT if llm_enabled() else RECORD_ALERT
 
-    name = "analysis.analyze_event" if llm_enabled() else "alerts.record_alert"
+
+def dispatch(payload: EventPayload) -> str:
+    """Send the candidate on; returns the name of the task it went to."""
+    route = next_stage()
     # The trace of an event starts here and follows the task headers to the worker and DashScope.
     with tracing.span("camera.event", camera_id=payload["camera_id"], event_type=payload["event_type"],
                       event_key=payload["event_key"]):  # fmt: skip
-        app.send_task(name, args=[payload], queue="llm" if name.startswith("analysis.") else "alerts")
-    TASKS_GENERATED.labels(name).inc()
+        send(route, payload)
+    TASKS_GENERATED.labels(route.name).inc()
     logger.info("camera %s: %s candidate %s -> %s", payload["camera_id"], payload["event_type"],
-                payload["event_key"][:12], name)  # fmt: skip
-    return name
+                payload["event_key"][:12], route.name)  # fmt: skip
+    return route.name
 
 
 class DispatchingSink:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -10,10 +12,11 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from cameras import config as camera_config
+from cameras.geometry import Homography, fit_homography
+from cameras.signals import camera_status_changed
+from cameras.sources import Source, parse_source, validate_source_url
 from core.redact import mask_url
-from detection import camera_config
-from detection.geometry import Homography, fit_homography
-from detection.sources import Source, parse_source, validate_source_url
 
 
 def default_classes() -> list[str]:
@@ -174,9 +177,6 @@ class Camera(models.Model):
 
     def capture_fingerprint(self) -> str:
         """Changes whenever a setting that the camera process uses changes: it is then restarted."""
-        import hashlib
-        import json
-
         fields = ["source_url", "detect_fps", "confidence_threshold", "classes", "motion_gate", "motion_threshold",
                   "speed_limit_kmh", "calibration", "zones", "rules"]  # fmt: skip
         payload = json.dumps({f: getattr(self, f) for f in fields}, sort_keys=True, default=str)
@@ -202,7 +202,6 @@ class Camera(models.Model):
         if changed:
             for key, value in fields.items():
                 setattr(self, key, value)
-            from alerts.live import camera_status_changed
-
-            camera_status_changed(self)  # open dashboards see the change at once
+            # Open dashboards see the change at once (alerts connects to it); robust receivers only.
+            camera_status_changed.send_robust(sender=Camera, camera=self)
         return bool(changed)

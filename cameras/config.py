@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from detection.geometry import CalibrationError, fit_homography
+from cameras.geometry import CalibrationError, fit_homography
 
 # COCO class names in YOLO order (index = class id of the bundled YOLOv8n weights).
 COCO_CLASSES: tuple[str, ...] = (

@@ -13,6 +13,9 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from prometheus_client import Counter
 
+from alerts.models import Alert
+from cameras.config import EVENT_TYPES
+
 ALERTS_RECORDED = Counter(
     "trafficsite_alerts_recorded",
     "Alerts recorded (committed), by event type, severity and verification",
@@ -21,8 +24,6 @@ ALERTS_RECORDED = Counter(
 
 
 def severity_label(value: int) -> str:
-    from alerts.models import Alert
-
     try:
         return str(Alert.Severity(value).label).lower()
     except ValueError:
@@ -30,9 +31,6 @@ def severity_label(value: int) -> str:
 
 
 def _count_alert(sender: Any, instance: Any, created: bool = False, **_: Any) -> None:
-    from alerts.models import Alert
-    from detection.camera_config import EVENT_TYPES
-
     if not created:
         return
     event_type = instance.event_type if instance.event_type in EVENT_TYPES else "other"
@@ -43,4 +41,4 @@ def _count_alert(sender: Any, instance: Any, created: bool = False, **_: Any) ->
 
 
 def connect() -> None:
-    post_save.connect(_count_alert, sender="alerts.Alert", dispatch_uid="trafficsite:count-alert")
+    post_save.connect(_count_alert, sender=Alert, dispatch_uid="trafficsite:count-alert")

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class CamerasConfig(AppConfig):
+    name = "cameras"
+    verbose_name = "Cameras"
+
+    def ready(self) -> None:
+        from core import gauges
+
+        gauges.register("cameras_enabled", "cameras.gauges.collect")

@@ -1,0 +1,33 @@
+"""The candidate event as it crosses the queues: capture -> llm -> alerts (JSON, defined once).
+
+The camera process builds it (detection/capture/dispatch.py); ``analysis.analyze_event`` and
+``alerts.record_alert`` receive it. Evidence images travel as Redis keys, never as bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class BoxInView(TypedDict):
+    """A road user in view when the event triggered: the LLM step pixelates faces and plates from these."""
+
+    track_id: int
+    cls: str
+    xyxy: list[float]  # normalized 0..1
+
+
+class EventPayload(TypedDict):
+    event_key: str  # idempotency key: one alert per event, however often the payload is delivered
+    camera_id: int
+    event_type: str  # one of cameras.config.EVENT_TYPES
+    track_ids: list[int]
+    started_at: str  # ISO 8601, UTC: when the rule's definition was first met
+    detected_at: str  # ISO 8601, UTC: the triggering frame's capture time
+    video_ts: float  # the triggering frame's time in the stream (video seconds for files)
+    severity: int
+    measurements: dict[str, Any]  # the rule's numbers (speeds, headways, ...) with their uncertainties
+    group_box: list[float] | None  # normalized box around the road users involved
+    keyframe_key: str | None  # Redis key of the triggering frame's JPEG
+    crop_key: str | None  # Redis key of the JPEG crop around group_box
+    boxes: list[BoxInView]

@@ -1,0 +1,116 @@
+"""The processes of the system and how each is started: one table for ``./run`` (the launcher),
+compose's start scripts, ``manage.py evaluate``, the benchmark and the tests.
+
+Free of Django imports: the launcher uses it before any settings exist.
+
+    python -m core.processes NAME [EXTRA ARGS...]   # replace this process with NAME (compose)
+
+Worker shapes were measured with bench/detect_throughput.py on CPUs: the detect worker runs one
+single-threaded model per core with two tasks prefetched per process; the LLM worker waits seconds
+on the network, so it runs more pool processes than cores.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from core.topology import ALERTS, DETECT, LLM, MAINTENANCE, QUEUES
+
+DETECT_PREFETCH = 2
+DETECT_ENV = {"DETECT_THREADS": "1"}
+# Pool processes per worker; <QUEUE>_CONCURRENCY in the environment overrides (compose sets them).
+DEFAULT_CONCURRENCY = {DETECT: 0, LLM: 4, ALERTS: 2, MAINTENANCE: 1}  # 0: one per core
+
+
+def detect_processes() -> int:
+    return os.cpu_count() or 1
+
+
+def concurrency(queue: str, environ: Mapping[str, str]) -> int:
+    raw = environ.get(f"{queue.upper()}_CONCURRENCY", "")
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise SystemExit(f"{queue.upper()}_CONCURRENCY must be a positive whole number, not {raw!r}")
+        return int(raw)
+    return DEFAULT_CONCURRENCY[queue] or detect_processes()
+
+
+def celery(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "trafficsite", *argv]
+
+
+def worker_argv(queues: str, name: str, processes: int, *extra: str, loglevel: str = "INFO") -> list[str]:
+    return celery("worker", "-Q", queues, "-n", f"{name}@%h", "-c", str(processes), "--loglevel", loglevel, *extra)
+
+
+def detect_worker_argv(name: str, processes: int | None = None, *, loglevel: str = "INFO") -> list[str]:
+    extra = ("--prefetch-multiplier", str(DETECT_PREFETCH))
+    return worker_argv(DETECT, name, processes or detect_processes(), *extra, loglevel=loglevel)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What differs between deployments: where web listens, where beat keeps its schedule."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - in a container; ./run passes 127.0.0.1
+    port: int = 8000
+    beat_schedule: str = os.path.join(os.environ.get("TMPDIR", "/tmp"), "celerybeat-schedule")  # noqa: S108
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    argv: Callable[[Options, Mapping[str, str]], list[str]]  # (options, the process's environment)
+    env: dict[str, str] = field(default_factory=dict)
+    # Serves Prometheus metrics on METRICS_PORT, merging its children (multiprocess mode).
+    metrics: bool = False
+
+
+def _worker(queue: str) -> ProcessSpec:
+    if queue == DETECT:
+        return ProcessSpec("worker-detect", lambda o, env: detect_worker_argv(DETECT, concurrency(DETECT, env)),
+                           dict(DETECT_ENV), metrics=True)  # fmt: skip
+    return ProcessSpec(f"worker-{queue}", lambda o, env: worker_argv(queue, queue, concurrency(queue, env)),
+                       metrics=True)  # fmt: skip
+
+
+MANAGE = [sys.executable, "manage.py"]
+PROCESSES: tuple[ProcessSpec, ...] = (
+    ProcessSpec(
+        "web",
+        lambda o, env: [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            o.host,
+            "-p",
+            str(o.port),
+            "trafficsite.asgi:application",
+        ],
+    ),
+    ProcessSpec("capture", lambda o, env: [*MANAGE, "run_cameras"], metrics=True),
+    *(_worker(queue) for queue in QUEUES),
+    # Exactly one beat per deployment: two would send everything twice. Its schedule file only
+    # remembers last run times, so a fresh one after a restart is harmless.
+    ProcessSpec("beat", lambda o, env: celery("beat", "--loglevel", "INFO", "--schedule", o.beat_schedule)),
+    # Flower reads FLOWER_* from the environment itself (the password never on a command line).
+    ProcessSpec("flower", lambda o, env: celery("flower", "--purge_offline_workers=300")),
+)
+BY_NAME = {spec.name: spec for spec in PROCESSES}
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] not in BY_NAME:
+        raise SystemExit(f"usage: python -m core.processes {{{','.join(BY_NAME)}}} [EXTRA ARGS...]")
+    spec = BY_NAME[argv[0]]
+    environ = {**spec.env, **os.environ}
+    command = [*spec.argv(Options(port=int(os.environ.get("PORT", "8000"))), environ), *argv[1:]]
+    os.execvpe(command[0], command, environ)  # noqa: S606 - our own table
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
