@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from analysis.conf import CONF, LLMConf
+from analysis.conf import LLMConf, current
 from core.redisclient import get_redis, key
 
 # KEYS: the bucket hash. ARGV: requests/min, tokens/min, burst (s), tokens wanted. Refills both
@@ -87,8 +87,8 @@ class BudgetLevel:
 
 
 class Budget:
-    def __init__(self, conf: LLMConf = CONF, client: redis.Redis | None = None) -> None:
-        self.conf = conf
+    def __init__(self, conf: LLMConf | None = None, client: redis.Redis | None = None) -> None:
+        self.conf = conf or current()
         self.redis = client or get_redis()
         self.bucket = key("llm", "budget")
         self._take = self.redis.register_script(_TAKE)
