@@ -262,15 +262,14 @@ READYZ_TIMEOUT_S = env_float("READYZ_TIMEOUT_S", 2.0, minimum=0.2, maximum=30.0)
 READYZ_CACHE_S = env_float("READYZ_CACHE_S", 5.0, minimum=0.0, maximum=300.0)
 # Beat sends core.collect_gauges this often (queue depths, capture coverage, open alerts).
 GAUGES_INTERVAL_S = env_float("GAUGES_INTERVAL_S", 15.0, minimum=1.0, maximum=3600.0)
-# OpenTelemetry tracing (core/tracing.py); the SDK reads the other OTEL_* variables itself
-# (OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318; OTEL_TRACES_SAMPLER, ...).
+# OpenTelemetry tracing through the official instrumentations (core/tracing.py); the SDK reads the
+# other OTEL_* variables itself (OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318;
+# OTEL_TRACES_SAMPLER, ...). Django's instrumentation adds its middleware itself when tracing starts.
 OTEL_ENABLED = env_bool("OTEL_ENABLED", False)
 OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "trafficsite")
 OTEL_TRACES_EXPORTER = env_str("OTEL_TRACES_EXPORTER", "otlp").lower()
 if OTEL_TRACES_EXPORTER not in {"otlp", "console"}:
     raise ImproperlyConfigured(f"OTEL_TRACES_EXPORTER must be otlp or console, got {OTEL_TRACES_EXPORTER!r}")
-if OTEL_ENABLED:
-    MIDDLEWARE = ["core.tracing.TracingMiddleware", *MIDDLEWARE]
 
 # --- Alerts: dashboard, websocket, REST API, notifications, retention (docs/alerts.md) ----------
 # Absolute links in webhook and MQTT messages (e.g. https://traffic.example.org); empty: paths only.

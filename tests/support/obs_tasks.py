@@ -9,7 +9,6 @@ import logging
 import os
 import time
 
-from core import tracing
 from core.taskbase import task
 
 logger = logging.getLogger(__name__)
@@ -25,10 +24,3 @@ def sleep_and_pid(seconds: float) -> int:
 @task("tests.obs.log_line", queue="maintenance")
 def log_line(camera_id: int, message: str) -> None:
     logger.warning(message)
-
-
-@task("tests.obs.call_model", queue="maintenance")
-def call_model(model: str) -> None:
-    """What the LLM step does around its DashScope call."""
-    with tracing.span("dashscope.call", model=model, attempt=1):
-        time.sleep(0.01)
