@@ -23,6 +23,7 @@ from rest_framework.authtoken.models import TokenProxy
 
 from alerts import webhooks
 from alerts.models import Alert, WebhookDestination
+from alerts.notifications import TransportError
 from alerts.stats import alert_stats
 
 
@@ -239,7 +240,7 @@ class WebhookDestinationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for destination in queryset:
             try:
                 webhooks.send_test(destination)
-            except webhooks.DeliveryError as exc:
+            except TransportError as exc:
                 self.message_user(request, f"{destination.name}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{destination.name}: the test event was accepted.", messages.SUCCESS)

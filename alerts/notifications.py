@@ -19,6 +19,21 @@ logger = logging.getLogger(__name__)
 ALERT_CREATED = "alert.created"
 
 
+class TransportError(Exception):
+    """A notification that could not be delivered (a webhook POST, an MQTT publish).
+
+    ``permanent``: retrying the same request cannot help (the receiver refused it, the broker refused
+    our credentials); the task gives up and leaves a failed job to replay once it is fixed.
+    ``retry_after``: seconds the receiver asked us to wait (HTTP ``Retry-After``), if it said.
+    """
+
+    # Defaults, so that Celery can rebuild the exception from its message alone (a FailedJob's error).
+    def __init__(self, message: str, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
 def notifiable(alert: Alert) -> bool:
     return alert.verification != Alert.Verification.REJECTED
 

@@ -1,6 +1,6 @@
 """Persist a candidate event as an Alert, exactly once per event key.
 
-Called by ``alerts.record_alert`` with the payload built in ``analysis.candidates`` and, when the
+Called by ``alerts.record_alert`` with the payload built in ``detection.capture.dispatch`` and, when the
 LLM judged it, the id of its LLMAnalysis row and the verdict. Redelivery or a second call for the
 same event finds the existing row and changes nothing. The call that creates the row announces it
 after the commit (dashboards, webhooks, MQTT), once.

@@ -13,7 +13,6 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from analysis.budget import Budget
-from analysis.conf import CONF
 from analysis.keypool import KeyPool
 from analysis.models import LLMAnalysis
 
@@ -83,7 +82,7 @@ class LLMAnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "keys": keys,
             "can_manage": request.user.has_perm("analysis.manage_keypool"),
             "level": budget.level(),
-            "conf": CONF,
+            "conf": budget.conf,
             "calls_last_hour": budget.calls_last_hour(),
             "model": settings.DASHSCOPE_MODEL,
             "endpoint": settings.DASHSCOPE_BASE_URL or "DashScope (the SDK's default endpoint)",

@@ -18,8 +18,15 @@ from compose import validate
 from tests.support.scrape import family_names
 
 ROOT = Path(__file__).resolve().parent.parent
-METRIC_MODULES = ["core.task_metrics", "core.gauges", "cameras.gauges", "detection.metrics", "analysis.metrics",
-                  "alerts.metrics", "alerts.gauges"]
+METRIC_MODULES = [
+    "core.task_metrics",
+    "core.gauges",
+    "cameras.gauges",
+    "detection.metrics",
+    "analysis.metrics",
+    "alerts.metrics",
+    "alerts.gauges",
+]
 
 
 @pytest.fixture(scope="module")

@@ -189,6 +189,50 @@ LLM_LANGUAGE = env_str("LLM_LANGUAGE", "en")
 if LLM_LANGUAGE not in {"en", "zh"}:
     raise ImproperlyConfigured(f"LLM_LANGUAGE must be 'en' or 'zh', got {LLM_LANGUAGE!r}")
 
+# --- LLM verification: budgets, caps, back-off, prices (analysis/conf.py gathers them) -----------
+# Global budget shared by every worker (Redis token buckets). LLM_BURST_S: seconds of budget a bucket
+# may hold; small values smooth bursts, since DashScope also enforces its limits over short windows.
+LLM_REQUESTS_PER_MINUTE = env_int("LLM_REQUESTS_PER_MINUTE", 60, minimum=1, maximum=100_000)
+LLM_TOKENS_PER_MINUTE = env_int("LLM_TOKENS_PER_MINUTE", 150_000, minimum=1_000, maximum=100_000_000)
+LLM_BURST_S = env_float("LLM_BURST_S", 10.0, minimum=0.5, maximum=60.0)
+# Cost caps: calls per rolling hour over all cameras (each camera has its own cap in the admin); no
+# second call for the same camera, rule and tracks within LLM_DUPLICATE_COOLDOWN_S.
+LLM_CALLS_PER_HOUR = env_int("LLM_CALLS_PER_HOUR", 1_000, minimum=1, maximum=1_000_000)
+LLM_DUPLICATE_COOLDOWN_S = env_float("LLM_DUPLICATE_COOLDOWN_S", 60.0, minimum=0.0, maximum=3_600.0)
+# Key pool: cool-down of a throttled key (doubles per consecutive 429) and concurrent calls per key.
+LLM_KEY_COOLDOWN_S = env_float("LLM_KEY_COOLDOWN_S", 5.0, minimum=0.1, maximum=600.0)
+LLM_KEY_COOLDOWN_MAX_S = env_float("LLM_KEY_COOLDOWN_MAX_S", 120.0, minimum=0.1, maximum=3_600.0)
+LLM_KEY_MAX_CONCURRENT = env_int("LLM_KEY_MAX_CONCURRENT", 4, minimum=1, maximum=1_000)
+# One HTTP call to DashScope, and the retries of the task around it (the longest back-off stays
+# inside the broker's visibility timeout, celeryconfig.py).
+LLM_REQUEST_TIMEOUT_S = env_int("LLM_REQUEST_TIMEOUT_S", 30, minimum=1, maximum=60)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 5, minimum=0, maximum=20)
+LLM_RETRY_BACKOFF_S = env_float("LLM_RETRY_BACKOFF_S", 2.0, minimum=0.0, maximum=60.0)
+LLM_RETRY_BACKOFF_MAX_S = env_float(
+    "LLM_RETRY_BACKOFF_MAX_S", 60.0, minimum=0.0, maximum=topology.LONGEST_RETRY_BACKOFF_S
+)
+# Waits for the budget shorter than this are slept inside the task; longer ones become a retry.
+LLM_INLINE_WAIT_MAX_S = env_float("LLM_INLINE_WAIT_MAX_S", 5.0, minimum=0.0, maximum=30.0)
+# A verdict later than this after the event is not worth waiting for: the alert goes out rules-only.
+LLM_MAX_EVENT_DELAY_S = env_float("LLM_MAX_EVENT_DELAY_S", 120.0, minimum=1.0, maximum=86_400.0)
+# Images are scaled down to this longest side before upload (image tokens grow with pixels).
+LLM_IMAGE_MAX_SIDE = env_int("LLM_IMAGE_MAX_SIDE", 1024, minimum=256, maximum=4096)
+LLM_MAX_OUTPUT_TOKENS = env_int("LLM_MAX_OUTPUT_TOKENS", 400, minimum=100, maximum=4_000)
+# Estimated price per 1,000 tokens (input includes image tokens), for the cost metric and rows.
+# Defaults: qwen-vl-max's international list price (USD 0.80 / 3.20 per million) when written.
+LLM_PRICE_INPUT_PER_1K = env_float("LLM_PRICE_INPUT_PER_1K", 0.0008, minimum=0.0)
+LLM_PRICE_OUTPUT_PER_1K = env_float("LLM_PRICE_OUTPUT_PER_1K", 0.0032, minimum=0.0)
+if LLM_KEY_COOLDOWN_MAX_S < LLM_KEY_COOLDOWN_S:
+    raise ImproperlyConfigured("LLM_KEY_COOLDOWN_MAX_S must not be below LLM_KEY_COOLDOWN_S")
+if LLM_RETRY_BACKOFF_MAX_S < LLM_RETRY_BACKOFF_S:
+    raise ImproperlyConfigured("LLM_RETRY_BACKOFF_MAX_S must not be below LLM_RETRY_BACKOFF_S")
+# One call (plus its repair call) must fit in the task's soft time limit with room to record it.
+if topology.ANALYZE_EVENT.soft_time_limit <= 2 * LLM_REQUEST_TIMEOUT_S + LLM_INLINE_WAIT_MAX_S:
+    raise ImproperlyConfigured(
+        "2 x LLM_REQUEST_TIMEOUT_S + LLM_INLINE_WAIT_MAX_S must stay below the analyze task's soft "
+        f"time limit ({topology.ANALYZE_EVENT.soft_time_limit:g} s)"
+    )
+
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -218,15 +262,14 @@ READYZ_TIMEOUT_S = env_float("READYZ_TIMEOUT_S", 2.0, minimum=0.2, maximum=30.0)
 READYZ_CACHE_S = env_float("READYZ_CACHE_S", 5.0, minimum=0.0, maximum=300.0)
 # Beat sends core.collect_gauges this often (queue depths, capture coverage, open alerts).
 GAUGES_INTERVAL_S = env_float("GAUGES_INTERVAL_S", 15.0, minimum=1.0, maximum=3600.0)
-# OpenTelemetry tracing (core/tracing.py); the SDK reads the other OTEL_* variables itself
-# (OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318; OTEL_TRACES_SAMPLER, ...).
+# OpenTelemetry tracing through the official instrumentations (core/tracing.py); the SDK reads the
+# other OTEL_* variables itself (OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318;
+# OTEL_TRACES_SAMPLER, ...). Django's instrumentation adds its middleware itself when tracing starts.
 OTEL_ENABLED = env_bool("OTEL_ENABLED", False)
 OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "trafficsite")
 OTEL_TRACES_EXPORTER = env_str("OTEL_TRACES_EXPORTER", "otlp").lower()
 if OTEL_TRACES_EXPORTER not in {"otlp", "console"}:
     raise ImproperlyConfigured(f"OTEL_TRACES_EXPORTER must be otlp or console, got {OTEL_TRACES_EXPORTER!r}")
-if OTEL_ENABLED:
-    MIDDLEWARE = ["core.tracing.TracingMiddleware", *MIDDLEWARE]
 
 # --- Alerts: dashboard, websocket, REST API, notifications, retention (docs/alerts.md) ----------
 # Absolute links in webhook and MQTT messages (e.g. https://traffic.example.org); empty: paths only.
