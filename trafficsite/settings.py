@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs/, served locally
+    "django_filters",  # the alert API's filters (alerts/api/filters.py)
     "core",
     "detection",
     "analysis",
@@ -257,6 +259,10 @@ SPECTACULAR_SETTINGS = {
     '"Authorization: Token <key>". See docs/alerts.md.',
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ loads Swagger UI from our static files (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["alerts.api.permissions.IsOperator"],
     "SERVE_AUTHENTICATION": [
         "rest_framework.authentication.TokenAuthentication",
