@@ -12,10 +12,13 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from trafficsite import redisurl
-from trafficsite.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from trafficsite.env import env_bool, env_float, env_int, env_list, env_secret, env_str, load_local_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("TRAFFICSITE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+# Local mode: a command typed next to ./run gets the secret key, Redis and HTTP settings ./run chose
+# (written to the data folder; variables set in the environment win; see trafficsite/env.py).
+load_local_env(DATA_DIR)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_secret(
