@@ -5,8 +5,10 @@ DATABASE_URL is unset), migrates, creates the operator login and the demo camera
 process of the system and keeps them running until Ctrl-C. With REDIS_URL / DATABASE_URL set it uses
 those services instead, which is how several machines share one deployment.
 
-Deliberately free of Django imports at module level: the environment must be final before any
-process, this one included, loads the settings.
+Deliberately loads no Django settings (its only Django import is trafficsite.env's exception type):
+the environment must be final before any process, this one included, loads the settings. What it
+chose for unset variables is also written to the data folder (trafficsite/env.py, LOCAL_ENV_FILE),
+so commands typed in another shell run in the same local mode.
 """
 
 from __future__ import annotations
