@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import redis
 from django.conf import settings as django_settings
+from jsonschema import Draft202012Validator
 
 from analysis import client, privacy, prompts
 from analysis.analyze import RetryLater, retry_countdown
@@ -22,7 +23,7 @@ from analysis.client import CallFailed, Failure
 from analysis.conf import current
 from analysis.keypool import KeyPool, PoolExhausted
 from analysis.stub import DashScopeStub, Scripted
-from analysis.verdict import VerdictError, parse_verdict
+from analysis.verdict import RISK_TYPES, VERDICT_SCHEMA, VerdictError, parse_verdict
 from cameras.boxes import crop_rect
 from core.redact import key_id
 from detection.assets import bundled_image
@@ -69,12 +70,37 @@ def test_a_verdict_in_a_code_fence_is_accepted() -> None:
         (json.dumps({**VALID, "reasoning": "..."}), "field 'reasoning' is not allowed"),
         (json.dumps({k: v for k, v in VALID.items() if k != "description"}), "field 'description' is missing"),
         (json.dumps({**VALID, "description": "x" * 241}), "at most 240 characters"),
+        (json.dumps({**VALID, "description": "   "}), "'description' must be a non-empty string"),
+        (json.dumps({**VALID, "risk_types": ["near_miss", "near_miss"]}), "'risk_types' lists a type twice"),
+        (json.dumps({**VALID, "risk_types": "near_miss"}), "'risk_types' must be a list of strings"),
+        (json.dumps({**VALID, "risk_types": [3]}), "'risk_types' must be a list of strings"),
+        (json.dumps({**VALID, "confidence": "high"}), "'confidence' must be a number from 0 to 1"),
     ],
 )
 def test_a_reply_off_the_schema_is_refused_with_the_reason(reply: str, problem: str) -> None:
     with pytest.raises(VerdictError) as caught:
         parse_verdict(reply, "en")
     assert problem in str(caught.value)
+
+
+def test_every_problem_of_a_reply_is_listed_once_for_the_repair_prompt() -> None:
+    reply = {"dangerous": "yes", "risk_types": ["drunk_driving", "speeding_fast"], "severity": 9, "extra": 1}
+    with pytest.raises(VerdictError) as caught:
+        parse_verdict(json.dumps(reply), "en")
+    assert caught.value.problems == [
+        "field 'confidence' is missing",
+        "field 'description' is missing",
+        "field 'extra' is not allowed",
+        "'dangerous' must be true or false",
+        f"unknown risk type(s) drunk_driving, speeding_fast; allowed: {', '.join(RISK_TYPES)}",
+        "'severity' must be an integer from 1 to 4",
+    ]
+
+
+def test_the_verdict_schema_in_the_prompt_is_the_one_replies_are_checked_against() -> None:
+    # The model reads VERDICT_SCHEMA; a reply that any Draft 2020-12 validator accepts is accepted here.
+    Draft202012Validator(VERDICT_SCHEMA).validate(VALID)
+    assert json.dumps(VERDICT_SCHEMA, ensure_ascii=False) in prompts.system_text("en")
 
 
 def test_a_chinese_operator_gets_a_chinese_description() -> None:

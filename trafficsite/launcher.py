@@ -5,8 +5,10 @@ DATABASE_URL is unset), migrates, creates the operator login and the demo camera
 process of the system and keeps them running until Ctrl-C. With REDIS_URL / DATABASE_URL set it uses
 those services instead, which is how several machines share one deployment.
 
-Deliberately free of Django imports at module level: the environment must be final before any
-process, this one included, loads the settings.
+Deliberately loads no Django settings (its only Django import is trafficsite.env's exception type):
+the environment must be final before any process, this one included, loads the settings. What it
+chose for unset variables is also written to the data folder (trafficsite/env.py, LOCAL_ENV_FILE),
+so commands typed in another shell run in the same local mode.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 
 from core.processes import PROCESSES, Options
+from trafficsite.env import write_local_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -70,11 +73,15 @@ def data_dir() -> Path:
     return path
 
 
+def secret_key_file(data: Path) -> Path:
+    return data / "secret_key"
+
+
 def secret_key(data: Path) -> str:
     """A per-installation key kept in the data folder, so logins survive restarts."""
     if os.environ.get("DJANGO_SECRET_KEY"):
         return os.environ["DJANGO_SECRET_KEY"]
-    path = data / "secret_key"
+    path = secret_key_file(data)
     if not path.exists():
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
@@ -125,16 +132,24 @@ def prepare_env(args: argparse.Namespace) -> tuple[dict[str, str], subprocess.Po
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "trafficsite.settings")
     env["TRAFFICSITE_DATA_DIR"] = str(data)
+    # What this launcher chooses itself (never what the user set) is also written to the data folder,
+    # so `manage.py ...` typed in another shell runs in the same local mode (trafficsite/env.py).
+    chosen: dict[str, str] = {}
+    if not env.get("DJANGO_SECRET_KEY"):
+        chosen["DJANGO_SECRET_KEY_FILE"] = str(secret_key_file(data))
     env["DJANGO_SECRET_KEY"] = secret_key(data)
     # Plain HTTP on this machine: no TLS redirect, no secure-only cookies.
-    env.setdefault("DJANGO_HTTPS", "false")
-    env.setdefault("DJANGO_ALLOWED_HOSTS", f"localhost,127.0.0.1,{args.host}")
+    for name, value in (("DJANGO_HTTPS", "false"), ("DJANGO_ALLOWED_HOSTS", f"localhost,127.0.0.1,{args.host}")):
+        if name not in env:
+            env[name] = chosen[name] = value
     env.setdefault("PYTHONUNBUFFERED", "1")
     redis_proc = None
     if env.get("REDIS_URL"):
         log("using REDIS_URL from the environment")
     else:
         redis_proc, env["REDIS_URL"] = start_embedded_redis(data)
+        chosen["REDIS_URL"] = env["REDIS_URL"]
+    write_local_env(data, chosen)
     if not env.get("MQTT_URL") and port_answers("127.0.0.1", 1883):
         env["MQTT_URL"] = "mqtt://127.0.0.1:1883"
         log("publishing alerts to the MQTT broker on 127.0.0.1:1883 (trafficsite/cameras/<id>/alerts)")

@@ -13,10 +13,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core import topology
 from trafficsite import redisurl
-from trafficsite.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from trafficsite.env import env_bool, env_float, env_int, env_list, env_secret, env_str, load_local_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("TRAFFICSITE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+# Local mode: a command typed next to ./run gets the secret key, Redis and HTTP settings ./run chose
+# (written to the data folder; variables set in the environment win; see trafficsite/env.py).
+load_local_env(DATA_DIR)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_secret(
@@ -57,6 +60,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs/, served locally
+    "django_filters",  # the alert API's filters (alerts/api/filters.py)
     "core",
     "cameras",
     "detection",
@@ -302,6 +307,10 @@ SPECTACULAR_SETTINGS = {
     '"Authorization: Token <key>". See docs/alerts.md.',
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ loads Swagger UI from our static files (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["alerts.api.permissions.IsOperator"],
     "SERVE_AUTHENTICATION": [
         "rest_framework.authentication.TokenAuthentication",
