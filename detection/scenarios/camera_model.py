@@ -34,7 +34,7 @@ DIMENSIONS: dict[str, tuple[float, float, float]] = {
     "person": (0.5, 0.5, 1.75),
 }
 # Calibration and zones cover the road only up to this distance from the camera.
-MAX_ZONE_DISTANCE_M = 90.0
+MAX_ZONE_DISTANCE_M = 80.0
 MARGIN = 0.01  # normalized: calibration and zone points stay this far inside the frame
 
 
@@ -116,8 +116,8 @@ class CameraGeometry:
                 for z in (0.0, tall):
                     corners.append(np.hstack([base, np.full((len(pts), 1), z)]))
         projected = np.stack([self.project(c)[0] for c in corners], axis=1)  # N x 8 x 2
-        box_w = np.nanmax(projected[:, :, 0], axis=1) - np.nanmin(projected[:, :, 0], axis=1)
-        box_h = np.nanmax(projected[:, :, 1], axis=1) - np.nanmin(projected[:, :, 1], axis=1)
+        box_w = projected[:, :, 0].max(axis=1) - projected[:, :, 0].min(axis=1)  # NaN: partly behind the camera
+        box_h = projected[:, :, 1].max(axis=1) - projected[:, :, 1].min(axis=1)
         foot = self.ground_to_image(pts) * [self.width, self.height]
         return np.stack([foot[:, 0] - box_w / 2, foot[:, 1] - box_h, foot[:, 0] + box_w / 2, foot[:, 1]], axis=1)
 
