@@ -10,6 +10,7 @@ drawn. Each split also gets one of the two real intersection clips, unmodified, 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
 import shutil
 from collections.abc import Callable
@@ -156,24 +157,52 @@ def generate_split(
     detect: Detect,
     only: list[str] | None = None,
     progress: Callable[[Drawn], None] | None = None,
+    jobs: int = 1,
 ) -> list[Drawn]:
-    """Draw, render and write a split's scenes into ``out/split/NAME``. Deterministic."""
+    """Draw, render and write a split's scenes into ``out/split/NAME``. Deterministic whatever
+    ``jobs`` is: each scene depends only on its own seed."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
-    chosen = [item for item in plan(split) if only is None or item[0] in only]
+    chosen = [
+        (split, name, template, rig, out / split / name)
+        for name, template, rig in plan(split)
+        if not only or name in only
+    ]
     _, found = extract_sprites(detect)
-    sprites = sprite_pool(found)
+    global _SPRITES
+    _SPRITES = sprite_pool(found)
     results = []
-    for name, template, rig in chosen:
-        drawn = draw(split, name, template, rig)
-        plate = road_plate(rig, drawn.road.crosswalk, seed=_int_seed(drawn.seed))
-        write_scene(drawn, plate, sprites, out / split / name)
-        results.append(drawn)
-        if progress:
-            progress(drawn)
+    if jobs > 1:
+        # Forked workers inherit the sprites; each returns its drawn scene.
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for drawn in pool.imap(_make, chosen):
+                results.append(drawn)
+                if progress:
+                    progress(drawn)
+    else:
+        for item in chosen:
+            results.append(_make(item))
+            if progress:
+                progress(results[-1])
     if only is None:
         write_real_clip(split, out / split / f"{split}-real-intersection")
     return results
+
+
+_SPRITES: dict[str, list[Sprite]] = {}  # the sprites of this process's current generate_split
+
+
+def _use_sprites(sprites: dict[str, list[Sprite]]) -> None:
+    global _SPRITES
+    _SPRITES = sprites
+
+
+def _make(item: tuple[str, str, Callable[[random.Random, Road], Scene], CameraGeometry, Path]) -> Drawn:
+    split, name, template, rig, folder = item
+    drawn = draw(split, name, template, rig)
+    plate = road_plate(rig, drawn.road.crosswalk, seed=_int_seed(drawn.seed))
+    write_scene(drawn, plate, _SPRITES, folder)
+    return drawn
 
 
 def _int_seed(seed: str) -> int:

@@ -31,6 +31,7 @@ class Command(BaseCommand):
             "--split", choices=[*SPLITS, "all"], default="all", help="which split of the generated set (default: all)"
         )
         parser.add_argument("--only", nargs="+", metavar="NAME", help="generate only these scenarios")
+        parser.add_argument("--jobs", type=int, default=1, help="render this many scenes at once (default 1)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         def find(image: Any) -> list[tuple[str, float, tuple[float, float, float, float]]]:
@@ -50,7 +51,9 @@ class Command(BaseCommand):
         started = time.perf_counter()
         counts: Counter[str] = Counter()
         for split in splits:
-            results = scene_set.generate_split(options["out"], split, find, only, progress=self._show)
+            results = scene_set.generate_split(
+                options["out"], split, find, only, progress=self._show, jobs=max(1, options["jobs"])
+            )
             for drawn in results:
                 counts.update({f"{split}/{t}" for t in drawn.scene.expect} or {f"{split}/normal"})
         if not only:
