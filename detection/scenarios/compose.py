@@ -138,6 +138,43 @@ def pedestrian_sprites(
     return sprites
 
 
+# Classes a detector may give a cut-out of each kind (a rider's bicycle is often a person or a motorcycle).
+_ACCEPTED = {
+    "car": {"car", "truck", "bus"},
+    "truck": {"car", "truck", "bus"},
+    "bus": {"car", "truck", "bus"},
+    "bicycle": {"bicycle", "motorcycle", "person"},
+    "person": {"person"},
+}
+
+
+def detectable(
+    sprites: list[Sprite],
+    detect: Callable[[Image], list[tuple[str, float, tuple[float, float, float, float]]]],
+    min_confidence: float = 0.5,
+) -> list[Sprite]:
+    """The cut-outs the detector itself recognizes, alone on a grey ground at about their own size.
+
+    A cut-out it cannot recognize would make its road user invisible in every scene that draws it,
+    and the scenes would measure the sprite, not the rules.
+    """
+    kept = []
+    for sprite in sprites:
+        canvas = np.full((480, 480, 3), 110, np.uint8)
+        height, width = sprite.rgb.shape[:2]
+        scale = min(1.0, 400 / max(height, width))
+        h, w = max(2, int(height * scale)), max(2, int(width * scale))
+        rgb = cv2.resize(sprite.rgb, (w, h), interpolation=cv2.INTER_AREA)
+        alpha = cv2.resize(sprite.alpha, (w, h), interpolation=cv2.INTER_LINEAR)[:, :, None]
+        y0, x0 = (480 - h) // 2, (480 - w) // 2
+        patch = canvas[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
+        canvas[y0 : y0 + h, x0 : x0 + w] = np.asarray(patch * (1 - alpha) + rgb * alpha, dtype=np.uint8)
+        found = {cls for cls, conf, _ in detect(canvas) if conf >= min_confidence}
+        if found & _ACCEPTED.get(sprite.cls, {sprite.cls}):
+            kept.append(sprite)
+    return kept
+
+
 def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))

@@ -23,13 +23,13 @@ import numpy as np
 from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, asset_path
 from detection.scenarios import library
 from detection.scenarios.camera_model import CameraGeometry
-from detection.scenarios.compose import Image, Sprite, extract_sprites
+from detection.scenarios.compose import Image, Sprite, detectable, extract_sprites
 from detection.scenarios.render import render_video, road_plate, sprite_pool
 from detection.scenarios.rigs import SPLITS, rigs
 from detection.scenarios.script import Actor, FloatArray, RoadBox, TrueEvent, true_events
 from detection.scenarios.traffic import PLAN, Road, Scene, make_road
 
-VERSION = 1
+VERSION = 2  # 2: only cut-outs the detector recognizes on their own
 MAX_ATTEMPTS = 40
 REAL_CLIPS = {"dev": CLIP_CARS_TRUCK, "test": CLIP_CARS_CYCLIST}
 Detect = Callable[[Image], list[tuple[str, float, tuple[float, float, float, float]]]]
@@ -169,12 +169,12 @@ def generate_split(
         if not only or name in only
     ]
     _, found = extract_sprites(detect)
-    global _SPRITES
-    _SPRITES = sprite_pool(found)
+    sprites = sprite_pool(detectable(found, detect))
+    _use_sprites(sprites)
     results = []
     if jobs > 1:
-        # Forked workers inherit the sprites; each returns its drawn scene.
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        # Forked workers get the sprites without pickling them; each returns its drawn scene.
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=_use_sprites, initargs=(sprites,)) as pool:
             for drawn in pool.imap(_make, chosen):
                 results.append(drawn)
                 if progress:
@@ -193,7 +193,7 @@ _SPRITES: dict[str, list[Sprite]] = {}  # the sprites of this process's current 
 
 
 def _use_sprites(sprites: dict[str, list[Sprite]]) -> None:
-    global _SPRITES
+    global _SPRITES  # the state of one worker process of the pool
     _SPRITES = sprites
 
 
