@@ -13,7 +13,7 @@ from detection import camera_config
 from detection.geometry import fit_homography
 from detection.scenarios import scene_set
 from detection.scenarios.camera_model import CameraGeometry
-from detection.scenarios.compose import Sprite
+from detection.scenarios.compose import Sprite, detectable
 from detection.scenarios.contract import MIN_BOX_PX, THRESHOLDS
 from detection.scenarios.format import load_scenario
 from detection.scenarios.render import render_video
@@ -178,3 +178,20 @@ def test_rendered_video_has_the_rigs_size_and_rate_and_the_road_user_where_the_s
     box = rig.boxes("car", [[2.0, 30.0]], [[0.0, 1.0]])[0]
     assert dark[:, 0].max() == pytest.approx(foot[1], abs=2)  # bottom of the car on its ground point
     assert dark[:, 0].max() - dark[:, 0].min() == pytest.approx(box[3] - box[1], abs=2)
+
+
+def test_only_cut_outs_the_detector_recognizes_alone_are_used() -> None:
+    from detection.assets import bundled_image
+    from detection.camera_config import ROAD_USER_CLASSES
+    from detection.detector import detect
+
+    def find(image: np.ndarray) -> list[tuple[str, float, tuple[float, float, float, float]]]:
+        return [(b.cls, b.conf, b.xyxy) for b in detect(image, confidence=0.25, classes=ROAD_USER_CLASSES).boxes]
+
+    photo = np.asarray(cv2.imread(str(bundled_image())), dtype=np.uint8)
+    height, width = photo.shape[:2]
+    x1, y1, x2, y2 = next(box for cls, conf, box in find(photo) if cls == "person" and conf > 0.8)
+    crop = photo[int(y1 * height) : int(y2 * height), int(x1 * width) : int(x2 * width)].copy()
+    person = Sprite("person", crop, np.ones(crop.shape[:2], np.float32), 0)
+    blob = Sprite("car", np.full((50, 90, 3), 90, np.uint8), np.ones((50, 90), np.float32), 0)
+    assert detectable([person, blob], find) == [person]
