@@ -26,6 +26,8 @@ from detection.scenarios.runner import RunResult, ScenarioRunError, run_scenario
 from detection.scenarios.score import Report, TypeScore, score, total
 from detection.workercmd import DETECT_ENV, detect_worker_argv
 
+PRELOAD = "detection.scenarios.worker_preload"
+
 
 def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
     return "-" if value is None else pattern.format(value)
@@ -150,7 +152,8 @@ class Command(BaseCommand):
             raise CommandError("no worker consumes the detect queue; start one or drop --no-worker")
         self.stderr.write("no detect worker answered: starting one for this run")
         proc = subprocess.Popen(
-            detect_worker_argv(f"evaluate-{os.getpid()}", loglevel="WARNING"),
+            # The heavy imports happen once, before the pool forks (see worker_preload.py).
+            [*detect_worker_argv(f"evaluate-{os.getpid()}", loglevel="WARNING"), "--include", PRELOAD],
             env={**os.environ, **DETECT_ENV},
             cwd=settings.BASE_DIR,
             stdout=subprocess.DEVNULL,
