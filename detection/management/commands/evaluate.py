@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,14 @@ from detection.scenarios.score import Report, TypeScore, score, total
 from detection.workercmd import DETECT_ENV, detect_worker_argv
 
 PRELOAD = "detection.scenarios.worker_preload"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _name(item: Scenario | tuple[Path, str]) -> str:
+    return item[0].name if isinstance(item, tuple) else item.name
 
 
 def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
@@ -66,8 +75,13 @@ class Command(BaseCommand):
         results: list[dict[str, Any]] = []
         failed: list[str] = []
         per_type: dict[str, TypeScore] = {kind: TypeScore() for kind in EVENT_TYPES}
+        interrupted: list[str] = []
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             for index, scenario in enumerate(scenarios, start=1):
+                if interrupted:
+                    interrupted.append(_name(scenario))
+                    continue
                 if isinstance(scenario, tuple):
                     folder, error = scenario
                     failed.append(f"{folder.name}: {error}")
@@ -82,7 +96,11 @@ class Command(BaseCommand):
                         in_flight=options["in_flight"],
                         progress=None if options["json"] else self._progress(label),
                     )
-                except (ScenarioRunError, Exception) as exc:
+                except KeyboardInterrupt:
+                    # Ctrl-C or SIGTERM: what was scored so far is still printed; the rest is named.
+                    interrupted.append(scenario.name)
+                    continue
+                except Exception as exc:  # one broken scenario must not stop the others
                     error = str(exc) if isinstance(exc, ScenarioRunError) else f"{type(exc).__name__}: {exc}"
                     failed.append(f"{scenario.name}: {error}")
                     # Its true events count as missed: a crash detects nothing.
@@ -103,6 +121,7 @@ class Command(BaseCommand):
                     # With --json the explanation goes to stderr, so stdout stays one JSON document.
                     (self.stderr if options["json"] else self.stdout).write(explain(scenario, run))
         finally:
+            signal.signal(signal.SIGTERM, previous)
             if worker is not None:
                 worker.terminate()
                 worker.wait(30)
@@ -112,6 +131,12 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps({"scenarios": results, "summary": summary}, indent=2))
         else:
             self._print_table(summary)
+        if interrupted:
+            raise CommandError(
+                f"interrupted: {len(interrupted)} of {len(scenarios)} scenario(s) not scored "
+                f"(the summary covers the others): {', '.join(interrupted)}"
+                + (f"; and {len(failed)} failed: " + "; ".join(failed) if failed else "")
+            )
         if failed:
             raise CommandError(
                 f"{len(failed)} of {len(scenarios)} scenario(s) failed (their true events count as missed):\n  "
