@@ -136,14 +136,16 @@ def write_scene(drawn: Drawn, plate: Image, sprites: dict[str, list[Sprite]], fo
 
 
 def write_real_clip(split: str, folder: Path) -> str:
-    """One real intersection clip, unmodified, with the street's calibration: nothing happens in it."""
+    """One real intersection clip, unmodified, with the street's calibration and no zones: nothing
+    happens in it. The shipped set's lanes and crosswalk were drawn for composed traffic; whether
+    the real road users keep to those lanes' flows nobody checked, so no lane is claimed."""
     name = f"{split}-real-intersection"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(asset_path(REAL_CLIPS[split]), folder / "video.mp4")
     document = {
         "format": 1,
         "name": name,
-        "camera": library.camera_block(),
+        "camera": {"calibration": library.CALIBRATION, "speed_limit_kmh": library.LIMIT_KMH, "zones": []},
         "events": [],
         "generator": {"tool": "manage.py make_scenarios", "version": VERSION, "split": split, "template": "real_clip"},
     }
