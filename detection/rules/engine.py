@@ -36,9 +36,8 @@ K_SPEED = 1.64  # one-sided 95 %: a speed is "over" only when its lower bound is
 K_BRAKE = 1.28  # one-sided 90 %, and it must hold for BRAKING_MIN_S as well
 K_HEADWAY = 1.0
 K_DISTANCE = 1.0
-K_STILL = 1.0
-BRAKING_WINDOW_S = 0.5  # deceleration: the smoothed speed lost over this long
-BRAKING_MIN_S = 0.15  # and it must go on this long (a real braking lasts a second or more)
+BRAKING_WINDOWS_S = (0.25, 0.4, 0.6)  # deceleration: the smoothed speed lost over one of these
+BRAKING_MIN_S = 0.1  # and it must go on this long (a real braking lasts a second or more)
 MAX_PLAUSIBLE_DECEL = 12.0  # m/s^2: beyond what tyres can do, the measurement is wrong, not the driver
 BRAKING_LOOKBACK_S = 1.5  # the speed braking started from: the best-known speed this long before
 STILL_MAX_SIGMA = 1.5  # m/s: a speed this uncertain cannot tell standing from crawling
@@ -198,21 +197,23 @@ class TrafficRules:
 
     # -- per-road-user rules --------------------------------------------------------------------
     def _speeding(self, frame: FrameTracks, item: _Seen, zones: list[Zone]) -> list[CandidateEvent]:
-        if not self._enabled("speeding"):
+        lagged = item.motion.lagged
+        if not self._enabled("speeding") or lagged is None:
             return []
         cfg = self.settings["speeding"]
-        motion = item.motion
         limit = self._speed_limit(zones)
         threshold = limit * cfg["over_limit_factor"]
         key = ("speeding", item.uid)
-        lower = motion.speed_lo(K_SPEED) * 3.6
+        # The smoothed speed a moment ago (the measurements after it halve its noise), on its own
+        # clock: speeding when even its lower bound is over the threshold for the minimum time.
+        lower = max(0.0, lagged.speed_ms - K_SPEED * lagged.speed_sigma) * 3.6
         met = lower > (threshold * HYSTERESIS if self._holding(key) else threshold)
         samples = self._user_state(item.uid).samples.setdefault("speeding", [])
         if not met:
             samples.clear()
         else:
-            samples.append((motion.speed_kmh, motion.speed_sigma * 3.6))
-        start = self._hold(key, frame.ts, met, cfg["min_duration_s"])
+            samples.append((lagged.speed_ms * 3.6, lagged.speed_sigma * 3.6))
+        start = self._hold(key, lagged.ts, met, cfg["min_duration_s"])
         if start is None:
             return []
         speed, sigma = _weighted_mean(samples)
@@ -278,37 +279,45 @@ class TrafficRules:
         lagged = item.motion.lagged
         if not self._enabled("hard_braking") or lagged is None:
             return []
-        kin = item.user.kinematics
-        reference = kin.smoothed_at(lagged.ts - BRAKING_WINDOW_S)
-        if reference is None or lagged.ts - reference[0] < BRAKING_WINDOW_S / 2:
-            return []
         cfg = self.settings["hard_braking"]
+        kin = item.user.kinematics
         # Keyed by the measurement run too: a condition never holds across an occlusion or a re-join.
         key = ("hard_braking", item.uid, item.motion.continuous_since)
-        threshold = cfg["deceleration_mps2"] * (HYSTERESIS if self._holding(key) else 1.0)
+        threshold = cfg["deceleration_mps2"]
         # The speed lost over a short window, between two smoothed speeds: a second derivative of box
-        # positions is too noisy to decide on, a sustained loss of speed is not.
-        span = lagged.ts - reference[0]
-        decel = (reference[1] - lagged.speed_ms) / span
-        sigma = math.hypot(reference[2], lagged.speed_sigma) / span
-        decel_lo = decel - K_BRAKE * sigma
+        # positions is too noisy to decide on, a sustained loss of speed is not. A short window
+        # decides early on a near, sharp track; a longer one lets a far, noisier one decide at all.
+        best: tuple[float, float, float, float] | None = None  # (lower bound, deceleration, sigma, span)
+        for window in BRAKING_WINDOWS_S:
+            reference = kin.smoothed_at(lagged.ts - window)
+            if reference is None or lagged.ts - reference[0] < window * 0.8:
+                continue
+            span = lagged.ts - reference[0]
+            decel = (reference[1] - lagged.speed_ms) / span
+            sigma = math.hypot(reference[2], lagged.speed_sigma) / span
+            if best is None or decel - K_BRAKE * sigma > best[0]:
+                best = (decel - K_BRAKE * sigma, decel, sigma, span)
+        if best is None:
+            return []
+        decel_lo, decel, sigma, span = best
         from_speed_lo = kin.max_smoothed_speed_lo(lagged.ts - BRAKING_LOOKBACK_S, lagged.ts, K_SPEED)
-        from_speed = kin.max_smoothed_speed_lo(lagged.ts - BRAKING_LOOKBACK_S, lagged.ts, 0.0)
         met = decel_lo > threshold and decel <= MAX_PLAUSIBLE_DECEL and from_speed_lo * 3.6 >= cfg["min_speed_kmh"]
-        start = self._hold(key, frame.ts, met, BRAKING_MIN_S, fire_key=("hard_braking", item.uid))
+        start = self._hold(key, lagged.ts, met, BRAKING_MIN_S, fire_key=("hard_braking", item.uid))
         if start is None:
             return []
+        from_speed = kin.max_smoothed_speed_lo(lagged.ts - BRAKING_LOOKBACK_S, lagged.ts, 0.0)
         return [
             self._event(
                 frame,
                 "hard_braking",
                 (item,),
-                reference[0],
+                start - BRAKING_MIN_S - span,  # when the speed began to drop
                 {
                     "deceleration_mps2": decel,
                     "deceleration_mps2_sigma": sigma,
                     "deceleration_mps2_lo": decel_lo,
                     "accel_smoothed_mps2": lagged.accel_ms2,
+                    "accel_smoothed_mps2_sigma": lagged.accel_sigma,
                     "from_speed_kmh": from_speed * 3.6,
                     "from_speed_kmh_lo": from_speed_lo * 3.6,
                     "speed_kmh": lagged.speed_ms * 3.6,
@@ -327,13 +336,21 @@ class TrafficRules:
                 continue
             cfg = self.settings[rule]
             inside = [z for z in zones if z.kind == kind]
-            # Standing: the speed could be under the limit, and it is known well enough to tell standing
-            # from crawling (the velocity's worst direction, steady while it stands). Right after a
-            # break (a re-joined fragment) it is not known yet: that neither starts nor ends a stop.
-            could_stand = max(0.0, motion.speed_ms - K_STILL * motion.velocity_sigma) * 3.6 < cfg["max_speed_kmh"]
-            still: bool | None = could_stand and (True if motion.velocity_sigma < STILL_MAX_SIGMA else None)
+            # Standing: the smoothed speed (a moment ago, with the measurements after it) is under the
+            # limit and known well enough to tell standing from crawling. The stop is timed on the
+            # smoothed estimate's own clock, so a stop just under the minimum time stays under it.
+            # Right after a break (a re-joined fragment) it is not known yet: that neither starts nor
+            # ends a stop.
+            # A stop begins when the speed is under the limit and ends only when it is surely over it:
+            # jitter on a far, standing car must not cut a 10 s stall in two.
             key = (rule, item.uid)
-            start = self._hold(key, frame.ts, still if inside else False, cfg["min_duration_s"])
+            lagged = motion.lagged
+            still: bool | None = None
+            if lagged is not None and lagged.speed_sigma < STILL_MAX_SIGMA:
+                margin = lagged.speed_sigma if self._holding(key) else 0.0
+                still = (lagged.speed_ms - margin) * 3.6 < cfg["max_speed_kmh"]
+            when = lagged.ts if lagged is not None else frame.ts
+            start = self._hold(key, when, still if inside else False, cfg["min_duration_s"])
             if start is not None:
                 events.append(
                     self._event(
@@ -342,7 +359,7 @@ class TrafficRules:
                         (item,),
                         start,
                         {
-                            "stopped_s": frame.ts - start + cfg["min_duration_s"],
+                            "stopped_s": when - start + cfg["min_duration_s"],
                             "zone": inside[0].name,
                             "speed_kmh": motion.speed_kmh,
                             "speed_kmh_sigma": motion.speed_sigma * 3.6,

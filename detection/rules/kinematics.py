@@ -33,7 +33,7 @@ MAX_GAP_S = 0.35  # a longer hole in the measurements is an occlusion: a new run
 # A road user may have sped up or slowed down unseen: the speed carried over a break gets this much
 # extra uncertainty per second of the break (m/s per s, i.e. a plausible acceleration).
 BREAK_ACCEL = 3.0
-SMOOTH_LAG_S = 0.4  # the smoothed estimate this far back (fixed-lag smoothing) for decisions on change
+SMOOTH_LAG_S = 0.3  # the smoothed estimate this far back (fixed-lag smoothing) for decisions on change
 RESTART_GAP_S = 3.0  # after this long unseen the old state predicts nothing useful: start afresh
 MAX_REFUSED = 3  # consecutive refused measurements: the road user is elsewhere, restart the filter
 SIZE_SMOOTHING = 0.3  # weight of the newest box in the running box size
