@@ -33,7 +33,7 @@ MOTOR_VEHICLES = frozenset({"car", "bus", "truck", "motorcycle"})
 HYSTERESIS = 0.97  # a condition that holds stays held until the value falls 3 % back from its threshold
 # Confidence bounds: how many standard deviations below (or above) the estimate a rule decides on.
 K_SPEED = 1.64  # one-sided 95 %: a speed is "over" only when its lower bound is
-K_BRAKE = 1.28  # one-sided 90 %, and it must hold for BRAKING_MIN_S as well
+K_BRAKE = 1.64  # one-sided 95 %, and it must hold for BRAKING_MIN_S
 K_HEADWAY = 1.0
 K_DISTANCE = 1.0
 BRAKING_WINDOWS_S = (0.25, 0.4, 0.6)  # deceleration: the smoothed speed lost over one of these
@@ -41,6 +41,13 @@ BRAKING_MIN_S = 0.1  # and it must go on this long (a real braking lasts a secon
 MAX_PLAUSIBLE_DECEL = 12.0  # m/s^2: beyond what tyres can do, the measurement is wrong, not the driver
 BRAKING_LOOKBACK_S = 1.5  # the speed braking started from: the best-known speed this long before
 STILL_MAX_SIGMA = 1.5  # m/s: a speed this uncertain cannot tell standing from crawling
+K_STILL = 1.64
+STOP_TIMING_MARGIN_S = 0.33  # 1.64 sigma of a stop's timing (about 0.2 s): stops are timed on their lower bound
+STOP_DEBOUNCE_S = 0.5  # a standing road user has moved off once its speed has been over the limit this long
+STANDING_RULES = frozenset({"stalled_vehicle", "crosswalk_stop"})
+PLACE_AND_TIME_S = 2.0  # a moving event repeated this soon, where a vanished road user was, is the same one
+PLACE_RADIUS_M = 4.0
+NEAR_MISS_CONFIRM_S = 0.1  # two frames at 20 fps: one frame of crossed velocity vectors is not a near miss
 SEVERITY = {
     "speeding": 2,
     "wrong_way": 4,
@@ -80,6 +87,9 @@ class TrafficRules:
         self._since: dict[tuple[Any, ...], float] = {}
         self._fire_of: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # condition key -> what happened
         self._fired: dict[tuple[Any, ...], tuple[float, bool]] = {}  # what happened -> (when, cleared since)
+        self._reported: list[tuple[str, int, float, tuple[float, float]]] = []  # type, road user, when, where
+        self._last_position: dict[int, tuple[float, float]] = {}
+        self._moving_since: dict[tuple[Any, ...], float] = {}
 
     # -- the interface --------------------------------------------------------------------------
     def process(self, frame: FrameTracks) -> list[CandidateEvent]:
@@ -107,7 +117,43 @@ class TrafficRules:
                 events += self._standing(frame, item, zones)
         events += self._tailgating(frame, seen)
         events += self._near_miss(frame, seen)
-        return events
+        return self._same_place_and_time(frame, events, {item.uid: item for item in seen})
+
+    def _same_place_and_time(
+        self, frame: FrameTracks, events: list[CandidateEvent], seen: dict[int, _Seen]
+    ) -> list[CandidateEvent]:
+        """Drop an event that repeats one just reported at the same place by a road user now gone.
+
+        The road user of the earlier event has vanished and a new one stands where it was: the track
+        broke and the fragments could not be joined (a long occlusion, a box that changed too much).
+        It is one event, whatever the ids say. Standing still is one event at one place for the whole
+        cooldown; moving events only within a moment.
+        """
+        kept = []
+        for event in events:
+            offender = seen.get(event.track_ids[0])
+            if offender is None:
+                kept.append(event)
+                continue
+            position = offender.motion.position
+            window = self.cooldown_s if event.event_type in STANDING_RULES else PLACE_AND_TIME_S
+            repeat = any(
+                earlier_type == event.event_type
+                and earlier_uid != offender.uid
+                and earlier_uid not in seen
+                and frame.ts - when <= window
+                and math.dist(position, self._last_position.get(earlier_uid, where)) <= PLACE_RADIUS_M
+                for earlier_type, earlier_uid, when, where in self._reported
+            )
+            if not repeat:
+                kept.append(event)
+                self._reported.append((event.event_type, offender.uid, frame.ts, position))
+        for uid, item in seen.items():
+            self._last_position[uid] = item.motion.position
+        horizon = frame.ts - self.cooldown_s
+        self._reported = [r for r in self._reported if r[2] >= horizon]
+        self._last_position = {u: p for u, p in self._last_position.items() if u in self.road_users.users}
+        return kept
 
     # -- bookkeeping shared by the rules --------------------------------------------------------
     def _enabled(self, rule: str) -> bool:
@@ -337,29 +383,37 @@ class TrafficRules:
             cfg = self.settings[rule]
             inside = [z for z in zones if z.kind == kind]
             # Standing: the smoothed speed (a moment ago, with the measurements after it) is under the
-            # limit and known well enough to tell standing from crawling. The stop is timed on the
-            # smoothed estimate's own clock, so a stop just under the minimum time stays under it.
-            # Right after a break (a re-joined fragment) it is not known yet: that neither starts nor
-            # ends a stop.
-            # A stop begins when the speed is under the limit and ends only when it is surely over it:
-            # jitter on a far, standing car must not cut a 10 s stall in two.
+            # limit, and known well enough to tell standing from crawling. The stop is timed on the
+            # smoothed estimate's own clock. Once it stands, a speed over the limit that may be jitter
+            # (its lower bound is not over it) leaves the stop undecided: the stop goes on but cannot
+            # fire on such a frame, so a far, jittery stall is not cut in two and a stop just under the
+            # minimum time is not lengthened either. It ends when the speed is surely over the limit
+            # for STOP_DEBOUNCE_S. Right after a break (a re-joined fragment) nothing is known yet.
             key = (rule, item.uid)
             lagged = motion.lagged
+            when = lagged.ts if lagged is not None else frame.ts
             still: bool | None = None
             if lagged is not None and lagged.speed_sigma < STILL_MAX_SIGMA:
-                margin = lagged.speed_sigma if self._holding(key) else 0.0
-                still = (lagged.speed_ms - margin) * 3.6 < cfg["max_speed_kmh"]
-            when = lagged.ts if lagged is not None else frame.ts
-            start = self._hold(key, when, still if inside else False, cfg["min_duration_s"])
+                limit = cfg["max_speed_kmh"] / 3.6
+                if lagged.speed_ms < limit or not self._holding(key):
+                    still = lagged.speed_ms < limit
+                    self._moving_since.pop(key, None)
+                elif lagged.speed_ms - K_STILL * lagged.speed_sigma > limit:
+                    moving_for = when - self._moving_since.setdefault(key, when)
+                    still = None if moving_for < STOP_DEBOUNCE_S else False
+            # The stop's start and end are known to a few frames only (the smoother follows a car that
+            # pulls away with a little delay): decide on the lower bound of its duration.
+            start = self._hold(key, when, still if inside else False, cfg["min_duration_s"] + STOP_TIMING_MARGIN_S)
             if start is not None:
                 events.append(
                     self._event(
                         frame,
                         rule,
                         (item,),
-                        start,
+                        start - STOP_TIMING_MARGIN_S,
                         {
-                            "stopped_s": when - start + cfg["min_duration_s"],
+                            "stopped_s": when - start + cfg["min_duration_s"] + STOP_TIMING_MARGIN_S,
+                            "stopped_s_sigma": STOP_TIMING_MARGIN_S / K_SPEED,
                             "zone": inside[0].name,
                             "speed_kmh": motion.speed_kmh,
                             "speed_kmh_sigma": motion.speed_sigma * 3.6,
@@ -445,24 +499,35 @@ class TrafficRules:
         road_users = riders + [
             s for s in seen if s.track.cls == "person" and not any(_rides(s.track, r.track) for r in riders)
         ]
+        radius = cfg["distance_m"]
         events = []
         for vehicle in vehicles:
             vm = vehicle.motion
-            if vm.speed_lo(K_SPEED) * 3.6 <= cfg["min_speed_kmh"]:
+            if vm.speed_lo(K_DISTANCE) * 3.6 <= cfg["min_speed_kmh"]:
                 continue
             for user in road_users:
                 um = user.motion
                 dx, dy = um.position[0] - vm.position[0], um.position[1] - vm.position[1]
+                dvx, dvy = um.velocity[0] - vm.velocity[0], um.velocity[1] - vm.velocity[1]
                 distance = math.hypot(dx, dy)
-                ttc = _time_to_within(
-                    dx, dy, um.velocity[0] - vm.velocity[0], um.velocity[1] - vm.velocity[1], cfg["distance_m"]
-                )
-                sigma = _distance_sigma(vm, um, (dx, dy))
-                close = distance + K_DISTANCE * sigma < cfg["distance_m"]
-                met = close or (ttc is not None and ttc < cfg["ttc_s"])
+                ttc = _time_to_within(dx, dy, dvx, dvy, radius)
+                # Decide on the sure version: the two come within the radius even if their relative
+                # position is off by K sigma, at the moment of closest approach (positions and velocities
+                # both uncertain, the latter growing with the look-ahead).
+                sigma_now = _distance_sigma(vm, um, (dx, dy))
+                horizon = min(ttc if ttc is not None else cfg["ttc_s"], cfg["ttc_s"])
+                sigma = math.hypot(sigma_now, horizon * math.hypot(vm.velocity_sigma, um.velocity_sigma))
+                sure_radius = radius - K_DISTANCE * sigma
+                close = distance + K_DISTANCE * sigma_now < radius
+                sure_ttc = _time_to_within(dx, dy, dvx, dvy, sure_radius) if sure_radius > 0 else None
+                met = close or (sure_ttc is not None and sure_ttc < cfg["ttc_s"])
                 # One near miss per vehicle and cooldown: the vulnerable road user's track may break in two.
                 start = self._hold(
-                    ("near_miss", vehicle.uid, user.uid), frame.ts, met, 0.0, fire_key=("near_miss", vehicle.uid)
+                    ("near_miss", vehicle.uid, user.uid),
+                    frame.ts,
+                    met,
+                    NEAR_MISS_CONFIRM_S,
+                    fire_key=("near_miss", vehicle.uid),
                 )
                 if start is not None:
                     severity = 4 if close or (ttc is not None and ttc < cfg["ttc_s"] / 2) else 3
@@ -471,11 +536,13 @@ class TrafficRules:
                             frame,
                             "near_miss",
                             (vehicle, user),
-                            start,
+                            start - NEAR_MISS_CONFIRM_S,
                             {
                                 "distance_m": distance,
-                                "distance_m_sigma": sigma,
+                                "distance_m_sigma": sigma_now,
                                 "ttc_s": ttc,
+                                "ttc_s_sure": sure_ttc,
+                                "miss_sigma_m": sigma,
                                 "speed_kmh": vm.speed_kmh,
                                 "speed_kmh_sigma": vm.speed_sigma * 3.6,
                                 "class": vehicle.track.cls,
