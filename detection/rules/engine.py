@@ -36,7 +36,7 @@ K_SPEED = 1.64  # one-sided 95 %: a speed is "over" only when its lower bound is
 K_BRAKE = 1.64  # one-sided 95 %, and it must hold for BRAKING_MIN_S
 K_HEADWAY = 1.0
 K_DISTANCE = 1.0
-BRAKING_WINDOWS_S = (0.25, 0.4, 0.6)  # deceleration: the smoothed speed lost over one of these
+BRAKING_WINDOWS_S = (0.25, 0.4, 0.6, 0.9)  # deceleration: the smoothed speed lost over one of these
 BRAKING_MIN_S = 0.1  # and it must go on this long (a real braking lasts a second or more)
 MAX_PLAUSIBLE_DECEL = 12.0  # m/s^2: beyond what tyres can do, the measurement is wrong, not the driver
 BRAKING_LOOKBACK_S = 1.5  # the speed braking started from: the best-known speed this long before
@@ -346,7 +346,8 @@ class TrafficRules:
         if best is None:
             return []
         decel_lo, decel, sigma, span = best
-        from_speed_lo = kin.max_smoothed_speed_lo(lagged.ts - BRAKING_LOOKBACK_S, lagged.ts, K_SPEED)
+        # "From a reliably measured speed": its one-sigma lower bound, within this run of measurements.
+        from_speed_lo = kin.max_smoothed_speed_lo(lagged.ts - BRAKING_LOOKBACK_S, lagged.ts, 1.0)
         met = decel_lo > threshold and decel <= MAX_PLAUSIBLE_DECEL and from_speed_lo * 3.6 >= cfg["min_speed_kmh"]
         start = self._hold(key, lagged.ts, met, BRAKING_MIN_S, fire_key=("hard_braking", item.uid))
         if start is None:

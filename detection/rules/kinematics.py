@@ -36,7 +36,7 @@ BREAK_ACCEL = 3.0
 SMOOTH_LAG_S = 0.3  # the smoothed estimate this far back (fixed-lag smoothing) for decisions on change
 RESTART_GAP_S = 3.0  # after this long unseen the old state predicts nothing useful: start afresh
 MAX_REFUSED = 3  # consecutive refused measurements: the road user is elsewhere, restart the filter
-SIZE_SMOOTHING = 0.3  # weight of the newest box in the running box size
+ASPECT_SMOOTHING = 0.2  # weight of the newest box in the running aspect ratio
 HISTORY_S = 3.0
 
 
@@ -96,7 +96,7 @@ class KinematicState:
     continuous_since: float = 0.0
     last_measured: float | None = None
     refused: int = 0
-    size_px: tuple[float, float] | None = None
+    aspect: float | None = None  # running height / width of the track's boxes
     # (ts, speed, speed sigma) of recent estimates, for rules that compare with a speed a moment ago.
     speeds: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=200))
     # (t, filtered x, filtered P, predicted x, predicted P) of the current run, for the smoother.
@@ -117,14 +117,16 @@ class KinematicState:
         width, height = frame_size
         x1, y1, x2, y2 = point.box
         size = ((x2 - x1) * width, (y2 - y1) * height)
+        # A box that grows or shrinks with distance keeps its shape; a box partly hidden (or merged with
+        # a neighbour) changes it. The mismatch with the track's usual aspect ratio, in pixels, is how
+        # far the box's edges may be off for no real motion.
+        ratio = size[1] / max(size[0], 1e-6)
         change = (
-            (0.0, 0.0) if self.size_px is None else (abs(size[0] - self.size_px[0]), abs(size[1] - self.size_px[1]))
+            (0.0, 0.0)
+            if self.aspect is None
+            else (abs(size[0] - size[1] / self.aspect), abs(size[1] - size[0] * self.aspect))
         )
-        self.size_px = (
-            size
-            if self.size_px is None
-            else tuple(a + SIZE_SMOOTHING * (b - a) for a, b in zip(self.size_px, size, strict=True))  # type: ignore[assignment]
-        )
+        self.aspect = ratio if self.aspect is None else self.aspect + ASPECT_SMOOTHING * (ratio - self.aspect)
         measured = ground_measurement(homography, point.box, point.conf, frame_size, change)
         if self.filter is None or point.ts - self.filter.t > RESTART_GAP_S:
             self._restart(point.ts, measured.position, measured.covariance)
