@@ -24,6 +24,7 @@ from detection.camera_config import RULE_DEFAULTS, rule_settings
 from detection.events import CameraContext, CandidateEvent, FrameTracks
 from detection.rules.identity import RoadUser, RoadUsers
 from detection.rules.kinematics import Motion
+from detection.rules.noise import hidden_below_px
 from detection.rules.zones import Zone, build_zones
 from detection.tracking import Track
 
@@ -97,13 +98,16 @@ class TrafficRules:
         if homography is None:
             return []  # every rule measures on the road plane: an uncalibrated camera proposes nothing
         seen: list[_Seen] = []
+        boxes = {t.track_id: t.last.box for t in frame.tracks}
         for track, user in self.road_users.resolve(frame.tracks, frame.ts, homography, frame.size):
             if _cut_by_border(track.last.box):
                 # Half a car at the edge of the picture: its box bottom is not where it stands, and the
                 # box grows as it drives in. Measure only whole boxes, and not across the cut.
                 user.kinematics.interrupt()
                 continue
-            motion = user.kinematics.update(track.last, homography, frame.size)
+            others = [box for tid, box in boxes.items() if tid != track.track_id]
+            hidden = hidden_below_px(track.last.box, others, frame.size[1])
+            motion = user.kinematics.update(track.last, homography, frame.size, hidden)
             if motion is not None and motion.settled:
                 seen.append(_Seen(track, user, motion))
         self._forget()
@@ -346,6 +350,8 @@ class TrafficRules:
         if best is None:
             return []
         decel_lo, decel, sigma, span = best
+        if kin.occluded_at is not None and kin.occluded_at >= lagged.ts - span - BRAKING_MIN_S:
+            return []  # its ground point was hidden behind a nearer road user: no braking read across that
         # "From a reliably measured speed": its one-sigma lower bound, within this run of measurements.
         from_speed_lo = kin.max_smoothed_speed_lo(lagged.ts - BRAKING_LOOKBACK_S, lagged.ts, 1.0)
         met = decel_lo > threshold and decel <= MAX_PLAUSIBLE_DECEL and from_speed_lo * 3.6 >= cfg["min_speed_kmh"]

@@ -97,6 +97,7 @@ class KinematicState:
     last_measured: float | None = None
     refused: int = 0
     aspect: float | None = None  # running height / width of the track's boxes
+    occluded_at: float | None = None  # the last time its ground point was hidden behind a nearer road user
     # (ts, speed, speed sigma) of recent estimates, for rules that compare with a speed a moment ago.
     speeds: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=200))
     # (t, filtered x, filtered P, predicted x, predicted P) of the current run, for the smoother.
@@ -111,7 +112,10 @@ class KinematicState:
         """What comes next is not continuous with what came before (an id switch, a cut box)."""
         self.last_measured = None
 
-    def update(self, point: TrackPoint, homography: Homography, frame_size: tuple[int, int]) -> Motion | None:
+    def update(
+        self, point: TrackPoint, homography: Homography, frame_size: tuple[int, int], hidden_px: float = 0.0
+    ) -> Motion | None:
+        """Take this frame's box (``hidden_px``: how far a nearer road user hides its ground point)."""
         if self.filter is not None and point.ts <= self.filter.t:
             return self.motion  # the same frame twice: nothing new
         width, height = frame_size
@@ -127,7 +131,9 @@ class KinematicState:
             else (abs(size[0] - size[1] / self.aspect), abs(size[1] - size[0] * self.aspect))
         )
         self.aspect = ratio if self.aspect is None else self.aspect + ASPECT_SMOOTHING * (ratio - self.aspect)
-        measured = ground_measurement(homography, point.box, point.conf, frame_size, change)
+        measured = ground_measurement(homography, point.box, point.conf, frame_size, change, hidden_px)
+        if hidden_px > 0:
+            self.occluded_at = point.ts
         if self.filter is None or point.ts - self.filter.t > RESTART_GAP_S:
             self._restart(point.ts, measured.position, measured.covariance)
         elif self.last_measured is None or point.ts - self.last_measured > MAX_GAP_S:

@@ -58,7 +58,11 @@ def jacobian(homography: Homography, point: tuple[float, float]) -> FloatArray:
 
 
 def image_sigma_px(
-    width_px: float, height_px: float, conf: float, shape_change_px: tuple[float, float] = (0.0, 0.0)
+    width_px: float,
+    height_px: float,
+    conf: float,
+    shape_change_px: tuple[float, float] = (0.0, 0.0),
+    hidden_px: float = 0.0,
 ) -> tuple[float, float]:
     """Standard deviations (horizontal, vertical) of a box's bottom centre, in pixels."""
     # A detection at confidence 0.3 has looser edges than one at 0.9: scale by 1/sqrt(conf).
@@ -69,7 +73,9 @@ def image_sigma_px(
     # an occlusion (or two road users merged into one box).
     excess_x = max(0.0, shape_change_px[0] - 2 * sx)
     excess_y = max(0.0, shape_change_px[1] - 2 * sy)
-    return sx + SHAPE_CHANGE_WEIGHT * excess_x / 2, sy + SHAPE_CHANGE_WEIGHT * excess_y
+    # A ground point inside a nearer road user's box is hidden: the real one is somewhere between the
+    # box's bottom and the occluder's (about uniform over that span: its sigma is span / sqrt(12)).
+    return sx + SHAPE_CHANGE_WEIGHT * excess_x / 2, sy + SHAPE_CHANGE_WEIGHT * excess_y + hidden_px / 12**0.5
 
 
 def ground_measurement(
@@ -78,19 +84,38 @@ def ground_measurement(
     conf: float,
     frame_size: tuple[int, int],
     shape_change_px: tuple[float, float] = (0.0, 0.0),
+    hidden_px: float = 0.0,
 ) -> GroundMeasurement:
     """The road position under a box's bottom centre and its covariance.
 
     ``box`` is normalized xyxy, ``frame_size`` the frame's (width, height) in pixels, and
-    ``shape_change_px`` how much the box's (width, height) differs from what the track has shown.
+    ``shape_change_px`` how much the box's (width, height) differs from what the track has shown,
+    ``hidden_px`` how far below the box's bottom a nearer road user's box reaches over its ground point.
     """
     width, height = frame_size
     if width <= 0 or height <= 0:
         raise ValueError(f"frame size must be positive pixels, got {frame_size!r}")
     x1, y1, x2, y2 = box
     ground = ((x1 + x2) / 2, y2)
-    sx, sy = image_sigma_px((x2 - x1) * width, (y2 - y1) * height, conf, shape_change_px)
+    sx, sy = image_sigma_px((x2 - x1) * width, (y2 - y1) * height, conf, shape_change_px, hidden_px)
     image_cov = np.diag([(sx / width) ** 2, (sy / height) ** 2])
     jac = jacobian(homography, ground)
     position = homography.to_world([ground])[0]
     return GroundMeasurement(position=position, covariance=jac @ image_cov @ jac.T)
+
+
+def hidden_below_px(
+    box: tuple[float, float, float, float], others: list[tuple[float, float, float, float]], height: int
+) -> float:
+    """How far (pixels) a nearer road user's box covers the road below this box's ground point.
+
+    Nearer means its box reaches lower in the picture. A road user behind another one shows only its
+    upper part: its box ends where the occluder's begins, and its ground point is hidden.
+    """
+    x1, _, x2, y2 = box
+    gx = (x1 + x2) / 2
+    hidden = 0.0
+    for ox1, oy1, ox2, oy2 in others:
+        if ox1 <= gx <= ox2 and oy1 <= y2 < oy2:
+            hidden = max(hidden, (oy2 - y2) * height)
+    return hidden
