@@ -171,6 +171,7 @@ class TrafficRules:
         for key in [k for k in self._since if not all(u in alive for u in k[1:] if isinstance(u, int))]:
             del self._since[key]
             self._fire_of.pop(key, None)
+            self._moving_since.pop(key, None)
 
     def _user_state(self, uid: int) -> _UserState:
         return self.state.setdefault(uid, _UserState())

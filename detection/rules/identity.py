@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detection.geometry import Homography
+from detection.rules.kalman import FloatArray
 from detection.rules.kinematics import KinematicState
 from detection.rules.noise import ground_measurement
 from detection.tracking import Track
@@ -23,11 +24,17 @@ from detection.tracking import Track
 # Classes the detector confuses with one another for the same road user.
 CLASS_GROUPS = ({"car", "truck", "bus"}, {"bicycle", "motorcycle"}, {"person"})
 REJOIN_WITHIN_S = 3.0  # ByteTrack forgets a lost track after 2 s; allow a little more
+# A road user that stood still when it was lost (a stalled car behind passing traffic) is still there
+# much later: it may be joined for this long, and it stays where it stood.
+STANDING_MS = 1.0
+REJOIN_STANDING_WITHIN_S = 15.0
+STANDING_DRIFT_M = 0.7
 # Chi-square of two degrees of freedom at 99 %, plus a floor on the gate for a road user that stood
 # still (its prediction is sharp, but its box reappears from behind an occluder a little off).
 REJOIN_CHI2 = 9.21
 REJOIN_FLOOR_M = 1.5
 FORGET_S = 5.0
+FORGET_STANDING_S = 20.0
 
 
 def class_group(cls: str) -> int:
@@ -45,6 +52,18 @@ class RoadUser:
     last_seen: float = 0.0
     track_id: int = 0  # the track that currently carries it
     first_seen: float = 0.0
+
+    @property
+    def standing(self) -> bool:
+        motion = self.kinematics.motion
+        return motion is not None and motion.speed_lo(1.0) < STANDING_MS  # it may well have stood
+
+    def predicted_position(self, t: float) -> tuple[FloatArray, FloatArray] | None:
+        """Where it should be at t: where it stood, or where its velocity has taken it."""
+        kin = self.kinematics
+        if self.standing and kin.filter is not None:
+            return kin.filter.position.copy(), kin.filter.block(0, 0) + np.eye(2) * STANDING_DRIFT_M**2
+        return kin.predicted_position(t)
 
 
 class RoadUsers:
@@ -101,10 +120,10 @@ class RoadUsers:
                 user.uid in taken
                 or user.track_id in seen_ids
                 or class_group(user.cls) != group
-                or not 0 < ts - user.last_seen <= REJOIN_WITHIN_S
+                or not 0 < ts - user.last_seen <= (REJOIN_STANDING_WITHIN_S if user.standing else REJOIN_WITHIN_S)
             ):
                 continue
-            predicted = user.kinematics.predicted_position(ts)
+            predicted = user.predicted_position(ts)
             if predicted is None:
                 continue
             position, cov = predicted
@@ -116,7 +135,11 @@ class RoadUsers:
         return best[1] if best else None
 
     def _forget(self, ts: float) -> None:
-        for uid in [u for u, user in self.users.items() if ts - user.last_seen > FORGET_S]:
+        for uid in [
+            u
+            for u, user in self.users.items()
+            if ts - user.last_seen > (FORGET_STANDING_S if user.standing else FORGET_S)
+        ]:
             del self.users[uid]
         for tid in [t for t, user in self.by_track.items() if user.uid not in self.users]:
             del self.by_track[tid]
