@@ -98,8 +98,6 @@ class KinematicState:
     refused: int = 0
     aspect: float | None = None  # running height / width of the track's boxes
     occluded_at: float | None = None  # the last time its ground point was hidden behind a nearer road user
-    # (ts, speed, speed sigma) of recent estimates, for rules that compare with a speed a moment ago.
-    speeds: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=200))
     # (t, filtered x, filtered P, predicted x, predicted P) of the current run, for the smoother.
     steps: deque[tuple[float, FloatArray, FloatArray, FloatArray, FloatArray]] = field(
         default_factory=lambda: deque(maxlen=100)
@@ -153,13 +151,11 @@ class KinematicState:
         self.steps.append((f.t, f.x.copy(), f.p.copy(), f.x_pred.copy(), f.p_pred.copy()))
         self.last_measured = point.ts
         self.motion = self._motion()
-        self.speeds.append((self.motion.ts, self.motion.speed_ms, self.motion.speed_sigma))
         lagged = self.motion.lagged
         if lagged is not None:
             self.smoothed.append((lagged.ts, lagged.speed_ms, lagged.speed_sigma))
-        for history in (self.speeds, self.smoothed):
-            while history and history[0][0] < point.ts - HISTORY_S:
-                history.popleft()
+        while self.smoothed and self.smoothed[0][0] < point.ts - HISTORY_S:
+            self.smoothed.popleft()
         return self.motion
 
     def predicted_position(self, t: float) -> tuple[FloatArray, FloatArray] | None:
@@ -195,7 +191,6 @@ class KinematicState:
         self.filter = ConstantAcceleration(t, position, covariance, jerk_psd=self.jerk_psd, velocity=velocity)
         self.continuous_since = t
         self.refused = 0
-        self.speeds.clear()
         self.steps.clear()
         self.smoothed.clear()
 
