@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from core.topology import ALERTS, DETECT, LLM, MAINTENANCE, QUEUES
 
 DETECT_PREFETCH = 2
+# Imported by the detect worker's parent before its pool forks (detection/worker_preload.py says why).
+DETECT_PRELOAD = "detection.worker_preload"
 DETECT_ENV = {"DETECT_THREADS": "1"}
 # Pool processes per worker; <QUEUE>_CONCURRENCY in the environment overrides (compose sets them).
 DEFAULT_CONCURRENCY = {DETECT: 0, LLM: 4, ALERTS: 2, MAINTENANCE: 1}  # 0: one per core
@@ -47,7 +49,7 @@ def worker_argv(queues: str, name: str, processes: int, *extra: str, loglevel: s
 
 
 def detect_worker_argv(name: str, processes: int | None = None, *, loglevel: str = "INFO") -> list[str]:
-    extra = ("--prefetch-multiplier", str(DETECT_PREFETCH))
+    extra = ("--prefetch-multiplier", str(DETECT_PREFETCH), "--include", DETECT_PRELOAD)
     return worker_argv(DETECT, name, processes or detect_processes(), *extra, loglevel=loglevel)
 
 

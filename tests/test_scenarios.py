@@ -13,9 +13,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from cameras.config import EVENT_TYPES
+from core.processes import DETECT_PRELOAD as PRELOAD
 from detection.assets import CLIP_CARS_TRUCK, asset_path
 from detection.events import CandidateEvent
-from detection.management.commands.evaluate import PRELOAD
 from detection.scenarios import library
 from detection.scenarios.explain import explain
 from detection.scenarios.format import Scenario, ScenarioError, TruthEvent, load_scenario

@@ -27,8 +27,6 @@ from detection.scenarios.format import Scenario, ScenarioError, load_scenario
 from detection.scenarios.runner import RunResult, ScenarioRunError, run_scenario
 from detection.scenarios.score import Report, TypeScore, score, total
 
-PRELOAD = "detection.scenarios.worker_preload"
-
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
@@ -178,7 +176,7 @@ class Command(BaseCommand):
         self.stderr.write("no detect worker answered: starting one for this run")
         proc = subprocess.Popen(
             # The heavy imports happen once, before the pool forks (see worker_preload.py).
-            [*detect_worker_argv(f"evaluate-{os.getpid()}", loglevel="WARNING"), "--include", PRELOAD],
+            detect_worker_argv(f"evaluate-{os.getpid()}", loglevel="WARNING"),
             env={**os.environ, **DETECT_ENV},
             cwd=settings.BASE_DIR,
             stdout=subprocess.DEVNULL,

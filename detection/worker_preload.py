@@ -1,4 +1,4 @@
-"""Imported by the detect worker that ``manage.py evaluate`` starts (``celery worker --include``).
+"""Imported by every detect worker (``celery worker --include``, see core/processes.py).
 
 Celery imports ``--include`` modules in the pool's parent process, before it forks its children,
 so the heavy imports of the detector (PyTorch, Ultralytics, ONNX Runtime: 10-30 s on a busy
