@@ -213,14 +213,14 @@ class WebhookDestinationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="health", ordering="consecutive_failures")
     def health(self, obj: WebhookDestination) -> str:
         if obj.consecutive_failures:
-            colour, text = "#cf222e", f"failing ({obj.consecutive_failures} in a row)"
+            state, text = "failing", f"failing ({obj.consecutive_failures} in a row)"
         elif obj.last_success_at:
-            colour, text = "#1a7f37", "ok"
+            state, text = "ok", "ok"
         else:
-            colour, text = "#57606a", "no delivery yet"
+            state, text = "unknown", "no delivery yet"
         return format_html(
-            '<span style="color:#fff;background:{};padding:2px 8px;border-radius:8px;white-space:nowrap">{}</span>',
-            colour,
+            '<span class="badge badge-{}">{}</span>',
+            state,
             text,
         )
 

@@ -25,13 +25,6 @@ from core.redact import restore_masked_url
 from detection import calibration
 from detection.grab import FrameGrabError, grab_frame
 
-STATUS_COLOURS: dict[str, str] = {
-    Camera.Status.ONLINE: "#1a7f37",
-    Camera.Status.OFFLINE: "#9a6700",
-    Camera.Status.ERROR: "#cf222e",
-    Camera.Status.UNKNOWN: "#57606a",
-}
-
 LIVE_STATUS_FIELDS = Camera.LIVE_STATUS_FIELDS
 
 EDITABLE_FIELDSETS: Any = [
@@ -92,9 +85,9 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def status_badge(self, obj: Camera) -> str:
         title = obj.last_error or obj.get_status_display()
         return format_html(
-            '<span title="{}" style="color:#fff;background:{};padding:2px 8px;border-radius:8px">{}</span>',
+            '<span title="{}" class="badge badge-{}">{}</span>',
             title,
-            STATUS_COLOURS.get(obj.status, "#57606a"),
+            obj.status,
             obj.get_status_display(),
         )
 
@@ -156,7 +149,9 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         try:
             image = self._calibration_frame(camera)
             context["frame"] = calibration.preview(image, {}, [])
-            context["preview"] = calibration.preview(image, camera.calibration, camera.zones)
+            context["preview"], context["stored_error"] = calibration.stored_preview(
+                image, camera.calibration, camera.zones
+            )
             context["size"] = (image.shape[1], image.shape[0])
         except (FrameGrabError, ValidationError) as exc:
             context["error"] = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
@@ -164,7 +159,7 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def _calibrate_post(self, request: HttpRequest, camera: Camera) -> JsonResponse:
         try:
-            cal, zones = calibration.parse_settings(request.body.decode() or "{}")
+            cal, zones = calibration.parse_settings(request.body)
             if request.GET.get("save") == "1":
                 camera.calibration, camera.zones = cal, zones
                 camera.full_clean()
