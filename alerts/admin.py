@@ -24,6 +24,7 @@ from rest_framework.authtoken.models import TokenProxy
 from alerts import webhooks
 from alerts.models import Alert, WebhookDestination
 from alerts.stats import alert_stats
+from core.adminsecrets import SecretFieldsAdminMixin
 
 
 def _review_action(status: str, label: str) -> Callable[..., None]:
@@ -42,7 +43,7 @@ def _thumbnail(field: Any, width: int) -> str:
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AlertAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
         "thumbnail",
         "event_type",
@@ -184,7 +185,7 @@ class WebhookDestinationForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(WebhookDestination)
-class WebhookDestinationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class WebhookDestinationAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     form = WebhookDestinationForm
     list_display = ["name", "endpoint", "enabled", "min_severity", "health", "deliveries", "short_error"]
     list_filter = ["enabled", "min_severity"]
@@ -255,7 +256,7 @@ admin.site.unregister(TokenProxy)
 
 
 @admin.register(TokenProxy)
-class MaskedTokenAdmin(TokenAdmin):
+class MaskedTokenAdmin(SecretFieldsAdminMixin, TokenAdmin):
     list_display = ("masked_key", "user", "created")
 
     @admin.display(description="key")

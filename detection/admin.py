@@ -21,6 +21,7 @@ from django.utils.html import format_html
 
 from cameras.live import read_snapshot, read_stats
 from cameras.models import Camera
+from core.adminsecrets import SecretFieldsAdminMixin
 from core.redact import restore_masked_url
 from detection import calibration
 from detection.grab import FrameGrabError, grab_frame
@@ -58,7 +59,7 @@ class CameraForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(Camera)
-class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CameraAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     form = CameraForm
     list_display = [
         "name",
