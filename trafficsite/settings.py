@@ -295,6 +295,9 @@ SPECTACULAR_SETTINGS = {
 # jitter) from NOTIFY_RETRY_BACKOFF_S up to NOTIFY_RETRY_BACKOFF_MAX_S (below the broker's visibility
 # timeout, celeryconfig.py).
 WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0, minimum=0.5, maximum=60.0)
+# Receivers inside the deployment network (host names or addresses): only these may resolve to
+# loopback, private or link-local addresses, and only these may use plain http (alerts/webhook_guard.py).
+WEBHOOK_INTERNAL_HOSTS = env_list("WEBHOOK_INTERNAL_HOSTS", [])
 NOTIFY_MAX_RETRIES = env_int("NOTIFY_MAX_RETRIES", 8, minimum=0, maximum=20)
 NOTIFY_RETRY_BACKOFF_S = env_float("NOTIFY_RETRY_BACKOFF_S", 2.0, minimum=0.1, maximum=300.0)
 NOTIFY_RETRY_BACKOFF_MAX_S = env_float("NOTIFY_RETRY_BACKOFF_MAX_S", 300.0, minimum=1.0, maximum=300.0)
