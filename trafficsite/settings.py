@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from core import topology
+from core.netguard import parse_networks
 from trafficsite import redisurl
 from trafficsite.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
@@ -181,6 +182,12 @@ ASSET_DIR = Path(env_str("TRAFFICSITE_ASSET_DIR", str(Path.home() / ".cache" / "
 # --- Cameras and detection --------------------------------------------------------------------
 # Local video files are only accepted from these folders, so an admin cannot read arbitrary files.
 CAMERA_FILE_ROOTS = [Path(p) for p in env_list("CAMERA_FILE_ROOTS", [str(ASSET_DIR), str(DATA_DIR / "videos")])]
+# Optional: address blocks that camera streams must resolve into (10.20.0.0/16,...); empty: any.
+CAMERA_ALLOWED_NETWORKS = env_list("CAMERA_ALLOWED_NETWORKS", [])
+try:
+    parse_networks(CAMERA_ALLOWED_NETWORKS, setting="CAMERA_ALLOWED_NETWORKS")
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 CAMERA_OPEN_TIMEOUT_S = env_float("CAMERA_OPEN_TIMEOUT_S", 10.0, minimum=0.5, maximum=120.0)
 # Capture: K detections in flight per camera, then frames are dropped (and counted), never queued up.
 CAPTURE_MAX_IN_FLIGHT = env_int("CAPTURE_MAX_IN_FLIGHT", 4, minimum=1, maximum=64)
