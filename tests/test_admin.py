@@ -14,6 +14,7 @@ from alerts.models import Alert
 from cameras.models import Camera
 from core.models import FailedJob
 from tests.factories import make_alert, make_camera
+from tests.support.scrape import METRICS_AUTH
 
 pytestmark = pytest.mark.django_db
 
@@ -40,9 +41,10 @@ def test_anonymous_users_are_sent_to_the_login_page(client: Client) -> None:
         assert "/admin/login/" in response["Location"]
 
 
-def test_health_and_metrics_are_open(client: Client) -> None:
+def test_health_is_open_and_metrics_need_the_token(client: Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    metrics = client.get("/metrics")
+    assert client.get("/metrics").status_code == 403
+    metrics = client.get("/metrics", **METRICS_AUTH)
     assert metrics.status_code == 200
     assert b"django_http_requests_total_by_method_total" in metrics.content
 

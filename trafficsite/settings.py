@@ -183,6 +183,12 @@ ASSET_DIR = Path(env_str("TRAFFICSITE_ASSET_DIR", str(Path.home() / ".cache" / "
 # Local video files are only accepted from these folders, so an admin cannot read arbitrary files.
 CAMERA_FILE_ROOTS = [Path(p) for p in env_list("CAMERA_FILE_ROOTS", [str(ASSET_DIR), str(DATA_DIR / "videos")])]
 # Optional: address blocks that camera streams must resolve into (10.20.0.0/16,...); empty: any.
+# /metrics and the details of /readyz: for "Authorization: Bearer <METRICS_TOKEN>" or a staff login
+# (core/access.py). WEB_METRICS_PORT: the web process also serves its metrics on this port, for a
+# Prometheus on the internal network (compose: never published).
+METRICS_TOKEN = env_secret("METRICS_TOKEN", required=False)
+if _web_metrics_port := env_int("WEB_METRICS_PORT", 0, minimum=0, maximum=65535):
+    PROMETHEUS_METRICS_EXPORT_PORT = _web_metrics_port
 CAMERA_ALLOWED_NETWORKS = env_list("CAMERA_ALLOWED_NETWORKS", [])
 try:
     parse_networks(CAMERA_ALLOWED_NETWORKS, setting="CAMERA_ALLOWED_NETWORKS")

@@ -19,6 +19,6 @@ urlpatterns = [
     path("dashboard/", include("alerts.urls")),
     path("api/v1/", include("alerts.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # django-prometheus serves /metrics (unauthenticated on purpose: keep it on the internal network).
-    path("", include("django_prometheus.urls")),
+    # django-prometheus's metrics, for a bearer token or a staff login (core/access.py).
+    path("metrics", core_views.metrics, name="prometheus-django-metrics"),
 ]
