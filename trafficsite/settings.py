@@ -6,6 +6,7 @@ ALLOWED_HOSTS and HTTPS settings must be right or the process refuses to start.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -14,17 +15,15 @@ from django.core.exceptions import ImproperlyConfigured
 from core import topology
 from core.netguard import parse_networks
 from trafficsite import redisurl
-from trafficsite.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from trafficsite.env import env_bool, env_float, env_int, env_list, env_secret, env_str, refuse_placeholder
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("TRAFFICSITE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_secret(
-    "DJANGO_SECRET_KEY",
-    required=not DEBUG,
-    fallback="django-insecure-development-only-key-never-use-in-production-0123456789",
-)
+# DEBUG without a key: a random one per process (sessions end at a restart), never a fixed key that
+# anyone can read here and use to forge sessions of a development server left reachable.
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", required=not DEBUG, fallback=secrets.token_urlsafe(50))
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -38,7 +37,10 @@ SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", HTTPS)
+# Preloading binds the whole domain and its subdomains to HTTPS in browsers for months: opt-in only.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+# security.W021 asks for preload; it is a decision for the domain's owner, not a default of ours.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -121,6 +123,7 @@ try:
     _db = dj_database_url.parse(env_str("DATABASE_URL", _DEFAULT_DB), conn_max_age=60, conn_health_checks=True)
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+refuse_placeholder("DATABASE_URL (POSTGRES_PASSWORD)", str(_db.get("PASSWORD") or ""))
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["CONN_MAX_AGE"] = 0
     # Several processes write (web, workers, capture): wait for the lock instead of failing.
