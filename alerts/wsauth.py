@@ -45,5 +45,6 @@ class TokenAuthMiddleware:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
         user = scope.get("user")
         if not getattr(user, "is_authenticated", False) and (key := token_from_scope(scope)):
-            scope = {**scope, "user": await user_for_token(key)}
+            # The key stays in the scope so the consumer can re-check it on every heartbeat.
+            scope = {**scope, "user": await user_for_token(key), "auth_token": key}
         return await self.app(scope, receive, send)
