@@ -58,6 +58,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def protected_media(request: HttpRequest, path: str) -> FileResponse:
     """Evidence images show people and plates: never served without a login, unlike static files."""
+    if "\x00" in path:  # the filesystem calls would raise ValueError (a 500), not say "no such file"
+        raise Http404("No such file")
     root = Path(settings.MEDIA_ROOT).resolve()
     target = (root / path).resolve()
     if not target.is_relative_to(root) or not target.is_file():
