@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
@@ -37,7 +37,8 @@ def _review_action(status: str, label: str) -> Callable[..., None]:
         modeladmin.message_user(request, f"Marked {count} alert(s) as {label.lower()}.", messages.SUCCESS)
 
     action.__name__ = f"mark_{status}"
-    return admin.action(description=f"Mark selected alerts as {label.lower()}")(action)
+    # Offered to those who may change alerts only: Django lists an action for every viewer otherwise.
+    return admin.action(description=f"Mark selected alerts as {label.lower()}", permissions=["change"])(action)
 
 
 def _thumbnail(field: Any, width: int) -> str:
@@ -86,6 +87,7 @@ class AlertAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type
         "description",
         "reviewed_by",
         "reviewed_at",
+        "review_history",
     ]
     fieldsets = [
         (
@@ -106,9 +108,28 @@ class AlertAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type
         ),
         ("Evidence", {"fields": ["keyframe_preview", "crop_preview", "measurements"]}),
         ("Verification", {"fields": ["verification", "analysis", "description"]}),
-        ("Review", {"fields": ["review_status", "review_note", "reviewed_by", "reviewed_at"]}),
+        ("Review", {"fields": ["review_status", "review_note", "reviewed_by", "reviewed_at", "review_history"]}),
         ("Bookkeeping", {"classes": ["collapse"], "fields": ["idempotency_key", "created_at"]}),
     ]
+
+    @admin.display(description="history")
+    def review_history(self, obj: Alert) -> str:
+        """Every review of this alert, newest first (append-only, AlertReview)."""
+        rows = format_html_join(
+            "",
+            "<li>{}: {} &rarr; {} by {}{}</li>",
+            (
+                (
+                    r.at.strftime("%Y-%m-%d %H:%M"),
+                    r.previous_status,
+                    r.status,
+                    r.reviewer or "—",
+                    f" ({r.note})" if r.note else "",
+                )
+                for r in obj.reviews.select_related("reviewer")
+            ),
+        )
+        return format_html("<ul>{}</ul>", rows) if rows else "—"
 
     @admin.display(description="keyframe")
     def thumbnail(self, obj: Alert) -> str:
