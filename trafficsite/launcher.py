@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from core.processes import PROCESSES, Options
+from core.processes import PROCESSES, Options, ProcessSpec
 from core.secretfile import create_secret_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -47,11 +47,14 @@ class Child:
     argv: list[str]
     metrics_port: int | None = None  # processes other than web serve their metrics here
     env: dict[str, str] = field(default_factory=dict)
+    spec: ProcessSpec | None = None  # narrows the environment (Flower gets only what it needs)
     proc: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
 
     def start(self, env: dict[str, str]) -> None:
         env = {**self.env, **env}
+        if self.spec is not None:
+            env = self.spec.environ(env)
         if self.metrics_port is not None:
             # Multiprocess mode: a folder per process tree, emptied before each start (see core/metrics.py).
             folder = data_dir() / "metrics" / self.name
@@ -236,7 +239,7 @@ def children(args: argparse.Namespace, env: dict[str, str]) -> list[Child]:
         if spec.metrics:
             port, metrics_port = metrics_port, metrics_port + 1
         # The argv is built with the child's own environment (worker concurrency overrides).
-        procs.append(Child(spec.name, spec.argv(options, {**env, **child_env}), port, child_env))
+        procs.append(Child(spec.name, spec.argv(options, {**env, **child_env}), port, child_env, spec))
     return procs
 
 
