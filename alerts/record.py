@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from alerts.models import Alert
-from cameras.payload import EventPayload
+from cameras.payload import EventPayload, evidence_keys
 from core.redisclient import get_redis
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
     # The analysis row says what the LLM step did, verdict or not (blocked, capped, keys out...).
     alert.analysis_id = analysis_id
     client = get_redis()
-    for field, evidence_key in (("keyframe", payload.get("keyframe_key")), ("crop", payload.get("crop_key"))):
+    for field, evidence_key in zip(("keyframe", "crop"), evidence_keys(payload), strict=True):
         data = client.get(evidence_key) if evidence_key else None
         if isinstance(data, bytes) and data:
             getattr(alert, field).save(f"{payload['event_key'][:16]}-{field}.jpg", ContentFile(data), save=False)

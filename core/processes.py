@@ -79,7 +79,8 @@ class ProcessSpec:
 # site's secret key (it loads the settings to build the Celery app, so it gets a throw-away key).
 FLOWER_ENV_KEEP = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
                              "REDIS_URL", "DJANGO_SETTINGS_MODULE", "TRAFFICSITE_DATA_DIR", "LOG_LEVEL",
-                             "LOG_FORMAT"})  # fmt: skip
+                             "LOG_FORMAT",
+                             "TEST_REDIS_URL"})  # fmt: skip - the last: what tests/settings.py reads REDIS_URL from
 
 
 def flower_environment(environ: Mapping[str, str]) -> dict[str, str]:
