@@ -27,6 +27,7 @@ SETUP = ["-c", "import django; django.setup(); from django.conf import settings;
         ("DJANGO_SECRET_KEY", EXAMPLE["DJANGO_SECRET_KEY"]),
         ("DATABASE_URL", f"postgres://trafficsite:{EXAMPLE['POSTGRES_PASSWORD']}@127.0.0.1:5432/trafficsite"),
         ("METRICS_TOKEN", "change-me-metrics-token"),
+        ("REDIS_URL", f"redis://:{EXAMPLE['REDIS_PASSWORD']}@127.0.0.1:6379/14"),
     ],
 )
 def test_a_placeholder_secret_from_the_example_stops_the_process(name: str, value: str) -> None:
@@ -60,3 +61,12 @@ def test_hsts_preload_is_opt_in() -> None:
     ]
     assert run_django(show, PROD_ENV).stdout.strip() == "False"
     assert run_django(show, {**PROD_ENV, "DJANGO_HSTS_PRELOAD": "true"}).stdout.strip() == "True"
+
+
+def test_compose_redis_has_a_password_and_a_memory_bound() -> None:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "compose" / "docker-compose.yml").read_text())
+    command = compose["services"]["redis"]["command"]
+    assert "--requirepass" in command and "--maxmemory" in command
+    assert compose["services"]["web"]["environment"]["REDIS_URL"].startswith("redis://:${REDIS_PASSWORD:?")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -135,6 +136,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, results, cache, channel layer, frame store, key pool ----------------------
 REDIS_URL = redisurl.validate(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
+refuse_placeholder("REDIS_URL (REDIS_PASSWORD)", urlsplit(REDIS_URL).password or "")
 CELERY_BROKER_URL = redisurl.for_celery(REDIS_URL)
 
 CACHES = {
