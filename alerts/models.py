@@ -69,6 +69,9 @@ class Alert(models.Model):
     event_type = models.CharField(max_length=32, choices=EVENT_TYPE_CHOICES, db_index=True)
     risk_types = models.JSONField(default=list, blank=True, help_text="All risk types named by the rule and the LLM.")
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.MEDIUM, db_index=True)
+    # The rule's own severity, kept when a verdict replaces ``severity``: a "harmless" verdict (which a
+    # picture could talk the model into) does not silence the pagers for what the rule rated high.
+    rule_severity = models.PositiveSmallIntegerField(choices=Severity.choices, null=True, blank=True)
     confidence = models.FloatField(default=0.5)
     track_ids = models.JSONField(default=list, blank=True)
 

@@ -330,6 +330,8 @@ if MQTT_URL and not MQTT_URL.startswith(("mqtt://", "mqtts://")):
         "MQTT_URL must start with mqtt:// or mqtts:// (its value is not shown: it may hold a password)"
     )
 MQTT_TOPIC_PREFIX = env_str("MQTT_TOPIC_PREFIX", "trafficsite").strip("/")
+# Alerts the LLM judged harmless still notify when their rule rated them at least this (5: never).
+NOTIFY_REJECTED_MIN_SEVERITY = env_int("NOTIFY_REJECTED_MIN_SEVERITY", 3, minimum=1, maximum=5)
 MQTT_MIN_SEVERITY = env_int("MQTT_MIN_SEVERITY", 3, minimum=1, maximum=4)
 MQTT_QOS = env_int("MQTT_QOS", 1, minimum=0, maximum=2)
 MQTT_TIMEOUT_S = env_float("MQTT_TIMEOUT_S", 5.0, minimum=0.5, maximum=60.0)
