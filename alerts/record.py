@@ -76,9 +76,12 @@ def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
             alert.save()
             # After the commit, and only for the call that created the row: one broadcast per event.
             transaction.on_commit(lambda: announce(alert.pk))
-    except IntegrityError:
+    except Exception as exc:
+        # The evidence files were saved before the insert: without a row they belong to nobody.
         for field in ("keyframe", "crop"):
             getattr(alert, field).delete(save=False)
+        if not isinstance(exc, IntegrityError):
+            raise
         # Only a row with this event key makes it a duplicate (another worker recorded the event
         # between our check and our insert); any other violation (an unknown camera, a value out of
         # range) is a real error and fails the task into a FailedJob.

@@ -337,4 +337,7 @@ MQTT_QOS = env_int("MQTT_QOS", 1, minimum=0, maximum=2)
 MQTT_TIMEOUT_S = env_float("MQTT_TIMEOUT_S", 5.0, minimum=0.5, maximum=60.0)
 
 # Retention: beat sends alerts.purge_expired this often; each camera says how long its alerts stay.
+# LLM analyses no alert links to, and failed jobs, are deleted after these many days.
+LLM_ANALYSIS_RETENTION_DAYS = env_int("LLM_ANALYSIS_RETENTION_DAYS", 90, minimum=1, maximum=3650)
+FAILED_JOB_RETENTION_DAYS = env_int("FAILED_JOB_RETENTION_DAYS", 30, minimum=1, maximum=3650)
 ALERTS_RETENTION_INTERVAL_S = env_float("ALERTS_RETENTION_INTERVAL_S", 3600.0, minimum=60.0, maximum=86400.0)
