@@ -43,7 +43,10 @@ def still_allowed(credential: Credential) -> bool:
     if credential.token_key is not None:
         from rest_framework.authtoken.models import Token
 
-        return Token.objects.filter(key=credential.token_key, user_id=credential.user_id).exists()
+        from alerts.api.authentication import token_expired
+
+        token = Token.objects.filter(key=credential.token_key, user_id=credential.user_id).first()
+        return token is not None and not token_expired(token)
     if credential.session_key is None:
         return False
     data = import_module(settings.SESSION_ENGINE).SessionStore(credential.session_key).load()

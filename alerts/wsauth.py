@@ -30,8 +30,10 @@ def token_from_scope(scope: Scope) -> str | None:
 def user_for_token(key: str) -> Any:
     from rest_framework.authtoken.models import Token
 
+    from alerts.api.authentication import token_expired
+
     token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None or not token.user.is_active:
+    if token is None or not token.user.is_active or token_expired(token):
         return AnonymousUser()
     return token.user
 

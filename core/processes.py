@@ -77,10 +77,10 @@ class ProcessSpec:
 
 # Flower only watches the broker: it gets neither the database password, nor DashScope keys, nor the
 # site's secret key (it loads the settings to build the Celery app, so it gets a throw-away key).
+# TEST_REDIS_URL: what tests/settings.py reads REDIS_URL from.
 FLOWER_ENV_KEEP = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
                              "REDIS_URL", "DJANGO_SETTINGS_MODULE", "TRAFFICSITE_DATA_DIR", "LOG_LEVEL",
-                             "LOG_FORMAT",
-                             "TEST_REDIS_URL"})  # fmt: skip - the last: what tests/settings.py reads REDIS_URL from
+                             "LOG_FORMAT", "TEST_REDIS_URL"})  # fmt: skip
 
 
 def flower_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -92,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.loginthrottle.LoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -270,14 +271,15 @@ SITE_URL = env_str("SITE_URL", "").rstrip("/")
 ALERTS_WS_BACKLOG = env_int("ALERTS_WS_BACKLOG", 50, minimum=0, maximum=500)
 # Heartbeat of the websocket, carrying each camera's live counters (fps, tracks); a client that hears
 # nothing for three periods reconnects.
+ALERTS_WS_HEARTBEAT_S = env_float("ALERTS_WS_HEARTBEAT_S", 5.0, minimum=1.0, maximum=60.0)
 # A websocket is closed after this long (the dashboard reconnects): a bound on what an old login sees.
 ALERTS_WS_MAX_LIFETIME_S = env_float("ALERTS_WS_MAX_LIFETIME_S", 4 * 3600.0, minimum=1.0, maximum=7 * 86400.0)
-ALERTS_WS_HEARTBEAT_S = env_float("ALERTS_WS_HEARTBEAT_S", 5.0, minimum=1.0, maximum=60.0)
 
 REST_FRAMEWORK = {
     # Token first: it is the one whose challenge (401 + WWW-Authenticate: Token) anonymous clients get.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",  # API clients: "Authorization: Token <key>"
+        # API clients: "Authorization: Token <key>", refused after API_TOKEN_TTL_DAYS.
+        "alerts.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the dashboard (CSRF enforced)
     ],
     "DEFAULT_PERMISSION_CLASSES": ["alerts.api.permissions.IsOperator"],
@@ -289,7 +291,21 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per user (or address, anonymous) in the shared cache: a leaked token cannot hammer the database.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_THROTTLE_ANON", "60/min"),
+        "user": env_str("API_THROTTLE_USER", "1200/min"),
+    },
 }
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, minimum=1, maximum=3650)
+# Failed logins per client address or user name within the window before the login answers 429.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1, maximum=1000)
+LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 900, minimum=10, maximum=86400)
+LOGIN_THROTTLED_PATHS = ["/admin/login/", "/api-auth/login/"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "Traffic safety API",
     "DESCRIPTION": "Cameras, alerts, their review and statistics. Authenticate with a session or "
