@@ -25,6 +25,7 @@ class Credential:
     user_id: int
     session_key: str | None  # a browser's login
     token_key: str | None  # an API client's token (alerts/wsauth.py)
+    ticket: bool = False  # a signed ticket (alerts/wsticket.py): only the user's standing is re-checked
 
 
 def credential_from_scope(scope: dict[str, Any]) -> Credential:
@@ -32,7 +33,8 @@ def credential_from_scope(scope: dict[str, Any]) -> Credential:
     token_key = scope.get("auth_token")
     session = scope.get("session")
     session_key = None if token_key else getattr(session, "session_key", None)
-    return Credential(user_id=int(user.pk), session_key=session_key, token_key=token_key)
+    return Credential(user_id=int(user.pk), session_key=session_key, token_key=token_key,
+                      ticket=bool(scope.get("auth_ticket")))  # fmt: skip
 
 
 @db
@@ -40,6 +42,8 @@ def still_allowed(credential: Credential) -> bool:
     user = get_user_model().objects.filter(pk=credential.user_id).first()
     if user is None or not is_operator(user):
         return False
+    if credential.ticket:
+        return True  # an operator still; the socket's lifetime bounds the rest
     if credential.token_key is not None:
         from rest_framework.authtoken.models import Token
 

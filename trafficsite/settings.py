@@ -272,6 +272,8 @@ ALERTS_WS_BACKLOG = env_int("ALERTS_WS_BACKLOG", 50, minimum=0, maximum=500)
 # Heartbeat of the websocket, carrying each camera's live counters (fps, tracks); a client that hears
 # nothing for three periods reconnects.
 ALERTS_WS_HEARTBEAT_S = env_float("ALERTS_WS_HEARTBEAT_S", 5.0, minimum=1.0, maximum=60.0)
+# A websocket ticket (POST /api/v1/ws-ticket/, for clients that cannot send headers) is valid this long.
+WS_TICKET_MAX_AGE_S = env_int("WS_TICKET_MAX_AGE_S", 60, minimum=5, maximum=3600)
 # A websocket is closed after this long (the dashboard reconnects): a bound on what an old login sees.
 ALERTS_WS_MAX_LIFETIME_S = env_float("ALERTS_WS_MAX_LIFETIME_S", 4 * 3600.0, minimum=1.0, maximum=7 * 86400.0)
 
