@@ -183,7 +183,9 @@ def validate_zones(value: Any) -> None:
             raise ValidationError(f"{where}: kind must be one of {', '.join(ZONE_KINDS)}, got {zone.get('kind')!r}.")
         polygon = zone.get("polygon")
         if not isinstance(polygon, list) or not 3 <= len(polygon) <= MAX_POLYGON_POINTS:
-            raise ValidationError(f"{where}: polygon needs three to {MAX_POLYGON_POINTS} [x, y] points.")
+            raise ValidationError(
+                f"{where}: polygon needs at least three and at most {MAX_POLYGON_POINTS} [x, y] points."
+            )
         points = [_point(f"{where} polygon point {i}", p) for i, p in enumerate(polygon, start=1)]
         if _polygon_area(points) < 1e-6:
             raise ValidationError(f"{where}: polygon has no area (its points are on one line).")
