@@ -10,6 +10,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from alerts import live, mqtt, record, retention, webhooks
+from alerts.models import WebhookDestination
 from alerts.notifications import TransportError
 from cameras.payload import EventPayload
 from core import backoff
@@ -20,6 +21,7 @@ from core.topology import (
     PURGE_EXPIRED,
     PUSH_CAMERA_STATUS,
     RECORD_ALERT,
+    TEST_WEBHOOK,
 )
 
 
@@ -73,6 +75,19 @@ def deliver_webhook(self: Any, alert_id: int, destination_id: int) -> str:
         if exc.permanent:
             raise  # a FailedJob, replayable once the receiver is fixed
         raise self.retry(exc=exc, countdown=backoff_s(self.request.retries, exc.retry_after)) from None
+
+
+@task(TEST_WEBHOOK, soft_time_limit=settings.WEBHOOK_TIMEOUT_S + 5, time_limit=settings.WEBHOOK_TIMEOUT_S + 15)
+def test_webhook(destination_id: int) -> str:
+    """The admin's test event: one attempt; the outcome is recorded on the destination, not retried."""
+    destination = WebhookDestination.objects.filter(pk=destination_id).first()
+    if destination is None:
+        return "destination gone"
+    try:
+        webhooks.send_test(destination)
+    except TransportError as exc:
+        return f"failed: {exc}"
+    return "accepted"
 
 
 @task(

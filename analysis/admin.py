@@ -16,8 +16,6 @@ from analysis.budget import Budget
 from analysis.keypool import KeyPool
 from analysis.models import LLMAnalysis
 
-STATE_COLOURS = {"active": "#1a7f37", "probing": "#9a6700", "cooling": "#9a6700", "disabled": "#cf222e"}
-
 
 @admin.register(LLMAnalysis)
 class LLMAnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -68,7 +66,6 @@ class LLMAnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         keys = [
             {
                 "key": item,
-                "colour": STATE_COLOURS.get(item.state, "#57606a"),
                 "success_pct": None if item.success_rate is None else round(100 * item.success_rate),
                 "last_used": _when(item.last_used),
                 "changed_at": _when(item.changed_at),

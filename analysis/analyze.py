@@ -40,7 +40,7 @@ from analysis.privacy import UploadImage, prepare_images
 from analysis.prompts import CURRENT, build_messages, build_repair_messages
 from analysis.verdict import VerdictError, parse_verdict
 from cameras.models import Camera
-from cameras.payload import EventPayload
+from cameras.payload import EventPayload, evidence_keys
 from core import backoff
 from core.redact import redact_text
 from core.redisclient import get_redis, key
@@ -217,8 +217,7 @@ def _reserve(payload: EventPayload, camera: Camera, budget: Budget) -> None:
 
 def _images(payload: EventPayload, camera: Camera, conf: LLMConf) -> list[UploadImage]:
     store = get_redis()
-    keyframe, crop = (store.get(name) if name else None for name in (payload.get("keyframe_key"),
-                                                                       payload.get("crop_key")))  # fmt: skip
+    keyframe, crop = (store.get(name) if name else None for name in evidence_keys(payload))
     group_box = payload.get("group_box")
     images = prepare_images(
         keyframe if isinstance(keyframe, bytes) else None,

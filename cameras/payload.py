@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from core.keycheck import expect_key
+
 
 class BoxInView(TypedDict):
     """A road user in view when the event triggered: the LLM step pixelates faces and plates from these."""
@@ -31,3 +33,9 @@ class EventPayload(TypedDict):
     keyframe_key: str | None  # Redis key of the triggering frame's JPEG
     crop_key: str | None  # Redis key of the JPEG crop around group_box
     boxes: list[BoxInView]
+
+
+def evidence_keys(payload: EventPayload) -> tuple[str | None, str | None]:
+    """The keyframe and crop keys of a payload, each checked to be an evidence key (core/keycheck.py)."""
+    keyframe, crop = payload.get("keyframe_key"), payload.get("crop_key")
+    return (expect_key(keyframe, "evidence") if keyframe else None, expect_key(crop, "evidence") if crop else None)

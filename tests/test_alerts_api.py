@@ -31,7 +31,9 @@ CAMERA_FORM = {
 
 @pytest.fixture
 def operator() -> User:
-    return User.objects.create_user("olga", password="a-long-operator-password", is_staff=True)
+    user = User.objects.create_user("olga", password="a-long-operator-password", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="change_alert"))  # reviews (issue 12)
+    return user
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from tests.support.dashscope_helpers import (
 from tests.support.obs_tasks import log_line, sleep_and_pid
 from tests.support.otlp import OtlpReceiver
 from tests.support.rtsp import free_port
-from tests.support.scrape import family_names, promtool_check, sample_value, scrape
+from tests.support.scrape import METRICS_AUTH, family_names, promtool_check, sample_value, scrape
 from tests.support.waiting import wait_for
 from tests.workers import BASE_DIR, WorkerProcess
 
@@ -136,7 +136,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def get_readyz(client: Client) -> tuple[int, dict]:
-    response = client.get("/readyz")
+    response = client.get("/readyz", **METRICS_AUTH)
     return response.status_code, response.json()
 
 
@@ -319,7 +319,7 @@ def test_promtool_accepts_a_workers_scrape(obs_worker: WorkerProcess) -> None:
 
 def test_promtool_accepts_the_web_metrics(client: Client) -> None:
     assert client.get("/healthz").status_code == 200
-    response = client.get("/metrics")
+    response = client.get("/metrics", **METRICS_AUTH)
     assert response.status_code == 200
     text = response.content.decode()
     assert "django_http_responses_total_by_status_view_method_total" in text
@@ -492,7 +492,7 @@ def test_readyz_keeps_its_answer_so_a_load_balancer_cannot_flood_the_queues(clie
 @pytest.mark.django_db
 def test_readyz_names_a_broken_redis_without_showing_its_password(client: Client, settings, fresh_readyz) -> None:
     settings.REDIS_URL = f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0"
-    response = client.get("/readyz")
+    response = client.get("/readyz", **METRICS_AUTH)
     assert response.status_code == 503
     body = response.json()
     assert body["checks"]["redis"]["ok"] is False

@@ -75,10 +75,23 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return _read(name, default, lambda raw: [item.strip() for item in raw.split(",") if item.strip()])
 
 
+# The mark of every placeholder secret in compose/.env.example: a value still holding it was copied
+# and never changed, and is public (it is in this repository).
+PLACEHOLDER_MARK = "change-me"
+
+
+def refuse_placeholder(name: str, value: str) -> None:
+    if PLACEHOLDER_MARK in value.lower():
+        raise ImproperlyConfigured(
+            f"{name} still holds the placeholder of compose/.env.example ({PLACEHOLDER_MARK!r}); set a real secret."
+        )
+
+
 def env_secret(name: str, *, required: bool, fallback: str = "") -> str:
-    """A secret value. Its content never appears in an error message."""
+    """A secret value. Its content never appears in an error message; a placeholder is refused."""
     raw = os.environ.get(name, "").strip()
     if raw:
+        refuse_placeholder(name, raw)
         return raw
     if required:
         raise ImproperlyConfigured(f"Environment variable {name} must be set (it is a secret; see README).")

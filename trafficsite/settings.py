@@ -6,14 +6,26 @@ ALLOWED_HOSTS and HTTPS settings must be right or the process refuses to start.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from core import topology
+from core.netguard import parse_networks
 from trafficsite import redisurl
-from trafficsite.env import env_bool, env_float, env_int, env_list, env_secret, env_str, load_local_env
+from trafficsite.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    load_local_env,
+    refuse_placeholder,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("TRAFFICSITE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -22,11 +34,9 @@ DATA_DIR = Path(env_str("TRAFFICSITE_DATA_DIR", str(BASE_DIR / "var"))).resolve(
 load_local_env(DATA_DIR)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_secret(
-    "DJANGO_SECRET_KEY",
-    required=not DEBUG,
-    fallback="django-insecure-development-only-key-never-use-in-production-0123456789",
-)
+# DEBUG without a key: a random one per process (sessions end at a restart), never a fixed key that
+# anyone can read here and use to forge sessions of a development server left reachable.
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", required=not DEBUG, fallback=secrets.token_urlsafe(50))
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -40,12 +50,30 @@ SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", HTTPS)
+# Preloading binds the whole domain and its subdomains to HTTPS in browsers for months: opt-in only.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+# security.W021 asks for preload; it is a decision for the domain's owner, not a default of ours.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Every page (the admin above all: it shows what camera editors typed) gets the dashboard's policy:
+# scripts and styles from this site only, never inline, so stored markup cannot run (django-csp).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "style-src": ["'self'"],
+        "script-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 INSTALLED_APPS = [
     "daphne",
@@ -62,6 +90,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs/, served locally
     "django_filters",  # the alert API's filters (alerts/api/filters.py)
+    "csp",
     "core",
     "cameras",
     "detection",
@@ -77,8 +106,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.loginthrottle.LoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -108,6 +139,7 @@ try:
     _db = dj_database_url.parse(env_str("DATABASE_URL", _DEFAULT_DB), conn_max_age=60, conn_health_checks=True)
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+refuse_placeholder("DATABASE_URL (POSTGRES_PASSWORD)", str(_db.get("PASSWORD") or ""))
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["CONN_MAX_AGE"] = 0
     # Several processes write (web, workers, capture): wait for the lock instead of failing.
@@ -119,6 +151,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, results, cache, channel layer, frame store, key pool ----------------------
 REDIS_URL = redisurl.validate(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
+refuse_placeholder("REDIS_URL (REDIS_PASSWORD)", urlsplit(REDIS_URL).password or "")
 CELERY_BROKER_URL = redisurl.for_celery(REDIS_URL)
 
 CACHES = {
@@ -169,6 +202,18 @@ ASSET_DIR = Path(env_str("TRAFFICSITE_ASSET_DIR", str(Path.home() / ".cache" / "
 # --- Cameras and detection --------------------------------------------------------------------
 # Local video files are only accepted from these folders, so an admin cannot read arbitrary files.
 CAMERA_FILE_ROOTS = [Path(p) for p in env_list("CAMERA_FILE_ROOTS", [str(ASSET_DIR), str(DATA_DIR / "videos")])]
+# Optional: address blocks that camera streams must resolve into (10.20.0.0/16,...); empty: any.
+# /metrics and the details of /readyz: for "Authorization: Bearer <METRICS_TOKEN>" or a staff login
+# (core/access.py). WEB_METRICS_PORT: the web process also serves its metrics on this port, for a
+# Prometheus on the internal network (compose: never published).
+METRICS_TOKEN = env_secret("METRICS_TOKEN", required=False)
+if _web_metrics_port := env_int("WEB_METRICS_PORT", 0, minimum=0, maximum=65535):
+    PROMETHEUS_METRICS_EXPORT_PORT = _web_metrics_port
+CAMERA_ALLOWED_NETWORKS = env_list("CAMERA_ALLOWED_NETWORKS", [])
+try:
+    parse_networks(CAMERA_ALLOWED_NETWORKS, setting="CAMERA_ALLOWED_NETWORKS")
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 CAMERA_OPEN_TIMEOUT_S = env_float("CAMERA_OPEN_TIMEOUT_S", 10.0, minimum=0.5, maximum=120.0)
 # Capture: K detections in flight per camera, then frames are dropped (and counted), never queued up.
 CAPTURE_MAX_IN_FLIGHT = env_int("CAPTURE_MAX_IN_FLIGHT", 4, minimum=1, maximum=64)
@@ -284,11 +329,16 @@ ALERTS_WS_BACKLOG = env_int("ALERTS_WS_BACKLOG", 50, minimum=0, maximum=500)
 # Heartbeat of the websocket, carrying each camera's live counters (fps, tracks); a client that hears
 # nothing for three periods reconnects.
 ALERTS_WS_HEARTBEAT_S = env_float("ALERTS_WS_HEARTBEAT_S", 5.0, minimum=1.0, maximum=60.0)
+# A websocket ticket (POST /api/v1/ws-ticket/, for clients that cannot send headers) is valid this long.
+WS_TICKET_MAX_AGE_S = env_int("WS_TICKET_MAX_AGE_S", 60, minimum=5, maximum=3600)
+# A websocket is closed after this long (the dashboard reconnects): a bound on what an old login sees.
+ALERTS_WS_MAX_LIFETIME_S = env_float("ALERTS_WS_MAX_LIFETIME_S", 4 * 3600.0, minimum=1.0, maximum=7 * 86400.0)
 
 REST_FRAMEWORK = {
     # Token first: it is the one whose challenge (401 + WWW-Authenticate: Token) anonymous clients get.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",  # API clients: "Authorization: Token <key>"
+        # API clients: "Authorization: Token <key>", refused after API_TOKEN_TTL_DAYS.
+        "alerts.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the dashboard (CSRF enforced)
     ],
     "DEFAULT_PERMISSION_CLASSES": ["alerts.api.permissions.IsOperator"],
@@ -300,7 +350,21 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per user (or address, anonymous) in the shared cache: a leaked token cannot hammer the database.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_THROTTLE_ANON", "60/min"),
+        "user": env_str("API_THROTTLE_USER", "1200/min"),
+    },
 }
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, minimum=1, maximum=3650)
+# Failed logins per client address or user name within the window before the login answers 429.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1, maximum=1000)
+LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 900, minimum=10, maximum=86400)
+LOGIN_THROTTLED_PATHS = ["/admin/login/", "/api-auth/login/"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "Traffic safety API",
     "DESCRIPTION": "Cameras, alerts, their review and statistics. Authenticate with a session or "
@@ -330,6 +394,9 @@ SPECTACULAR_SETTINGS = {
 # jitter) from NOTIFY_RETRY_BACKOFF_S up to NOTIFY_RETRY_BACKOFF_MAX_S (below the broker's visibility
 # timeout, celeryconfig.py).
 WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0, minimum=0.5, maximum=60.0)
+# Receivers inside the deployment network (host names or addresses): only these may resolve to
+# loopback, private or link-local addresses, and only these may use plain http (alerts/webhook_guard.py).
+WEBHOOK_INTERNAL_HOSTS = env_list("WEBHOOK_INTERNAL_HOSTS", [])
 NOTIFY_MAX_RETRIES = env_int("NOTIFY_MAX_RETRIES", 8, minimum=0, maximum=20)
 NOTIFY_RETRY_BACKOFF_S = env_float("NOTIFY_RETRY_BACKOFF_S", 2.0, minimum=0.1, maximum=300.0)
 NOTIFY_RETRY_BACKOFF_MAX_S = env_float("NOTIFY_RETRY_BACKOFF_MAX_S", 300.0, minimum=1.0, maximum=300.0)
@@ -342,9 +409,14 @@ if MQTT_URL and not MQTT_URL.startswith(("mqtt://", "mqtts://")):
         "MQTT_URL must start with mqtt:// or mqtts:// (its value is not shown: it may hold a password)"
     )
 MQTT_TOPIC_PREFIX = env_str("MQTT_TOPIC_PREFIX", "trafficsite").strip("/")
+# Alerts the LLM judged harmless still notify when their rule rated them at least this (5: never).
+NOTIFY_REJECTED_MIN_SEVERITY = env_int("NOTIFY_REJECTED_MIN_SEVERITY", 3, minimum=1, maximum=5)
 MQTT_MIN_SEVERITY = env_int("MQTT_MIN_SEVERITY", 3, minimum=1, maximum=4)
 MQTT_QOS = env_int("MQTT_QOS", 1, minimum=0, maximum=2)
 MQTT_TIMEOUT_S = env_float("MQTT_TIMEOUT_S", 5.0, minimum=0.5, maximum=60.0)
 
 # Retention: beat sends alerts.purge_expired this often; each camera says how long its alerts stay.
+# LLM analyses no alert links to, and failed jobs, are deleted after these many days.
+LLM_ANALYSIS_RETENTION_DAYS = env_int("LLM_ANALYSIS_RETENTION_DAYS", 90, minimum=1, maximum=3650)
+FAILED_JOB_RETENTION_DAYS = env_int("FAILED_JOB_RETENTION_DAYS", 30, minimum=1, maximum=3650)
 ALERTS_RETENTION_INTERVAL_S = env_float("ALERTS_RETENTION_INTERVAL_S", 3600.0, minimum=60.0, maximum=86400.0)

@@ -27,6 +27,6 @@ urlpatterns = [
         staff_member_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
-    # django-prometheus serves /metrics (unauthenticated on purpose: keep it on the internal network).
-    path("", include("django_prometheus.urls")),
+    # django-prometheus's metrics, for a bearer token or a staff login (core/access.py).
+    path("metrics", core_views.metrics, name="prometheus-django-metrics"),
 ]

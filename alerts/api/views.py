@@ -19,7 +19,7 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from alerts.api.filters import AlertFilter
-from alerts.api.permissions import CameraPermission
+from alerts.api.permissions import CameraPermission, CanReviewAlerts
 from alerts.api.serializers import (
     AlertSerializer,
     BulkReviewResultSerializer,
@@ -97,7 +97,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return AlertSerializer
 
     @extend_schema(request=ReviewSerializer, responses=AlertSerializer)
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=[CanReviewAlerts])
     def review(self, request: Request, pk: str | None = None) -> Response:
         """Set the review status (and optionally a note); every open dashboard shows it at once."""
         alert = self.get_object()
@@ -112,7 +112,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(
         request=BulkReviewSerializer, responses=BulkReviewResultSerializer, operation_id="alerts_review_many"
     )
-    @action(detail=False, methods=["post"], url_path="review")
+    @action(detail=False, methods=["post"], url_path="review", permission_classes=[CanReviewAlerts])
     def review_many(self, request: Request) -> Response:
         """Review several alerts at once (e.g. acknowledge everything shown)."""
         form = BulkReviewSerializer(data=request.data)
