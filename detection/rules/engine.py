@@ -62,7 +62,8 @@ SEVERITY = {
 
 @dataclass
 class _UserState:
-    lane_entry: dict[str, tuple[tuple[float, float], float]] = field(default_factory=dict)  # position, sigma
+    # lane -> (entry position, its sigma along the flow, the measurement run it belongs to)
+    lane_entry: dict[str, tuple[tuple[float, float], float, float]] = field(default_factory=dict)
     samples: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # (value, sigma) while held
 
 
@@ -298,13 +299,23 @@ class TrafficRules:
             if zone.kind != "lane" or zone.flow is None:
                 continue
             sigma_now = motion.position_sigma_along(zone.flow)
-            entry, sigma_entry = state.lane_entry.setdefault(zone.name, (motion.position, sigma_now))
+            # The distance is measured within one run of measurements: a box that jumped to another road
+            # user (the filter restarted) starts the measurement again.
+            entry, sigma_entry, run = state.lane_entry.get(zone.name, (motion.position, sigma_now, -1.0))
+            if run != motion.continuous_since:
+                entry, sigma_entry, run = motion.position, sigma_now, motion.continuous_since
+                state.lane_entry[zone.name] = (entry, sigma_entry, run)
             against = -((motion.position[0] - entry[0]) * zone.flow[0] + (motion.position[1] - entry[1]) * zone.flow[1])
             sigma = math.hypot(sigma_now, sigma_entry)
+            # And it must be driving against the flow now, surely: its velocity along the flow is negative
+            # even at its upper bound.
+            along = motion.velocity[0] * zone.flow[0] + motion.velocity[1] * zone.flow[1]
             key = ("wrong_way", item.uid, zone.name)
-            start = self._hold(
-                key, frame.ts, against - K_DISTANCE * sigma >= self.settings["wrong_way"]["min_distance_m"], 0.0
+            met = (
+                against - K_DISTANCE * sigma >= self.settings["wrong_way"]["min_distance_m"]
+                and along + K_SPEED * motion.velocity_sigma < 0
             )
+            start = self._hold(key, frame.ts, met, 0.0)
             if start is not None:
                 events.append(
                     self._event(
