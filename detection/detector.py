@@ -72,6 +72,20 @@ def decode_jpeg(data: bytes | None) -> Image:
     return np.asarray(image, dtype=np.uint8)
 
 
+def decode_frame(data: bytes | None) -> Image:
+    """A frame from the frame store: the camera process's raw pixels, or a JPEG (detection/framecodec.py)."""
+    from detection.framecodec import FrameFormatError, decode_raw
+
+    if data:
+        try:
+            image = decode_raw(data)
+        except FrameFormatError as exc:
+            raise FrameError(f"the frame is not a usable image: {exc}") from None
+        if image is not None:
+            return image
+    return decode_jpeg(data)
+
+
 def session_options() -> Any:
     """ONNX Runtime options for a detect worker (and for the benchmark's baseline, to compare alike).
 

@@ -179,6 +179,11 @@ DETECT_THREADS = env_int("DETECT_THREADS", 0, minimum=0, maximum=256)
 DETECT_PRECISION = env_str("DETECT_PRECISION", "int8").lower()
 if DETECT_PRECISION not in ("int8", "fp32"):
     raise ImproperlyConfigured(f"Environment variable DETECT_PRECISION={DETECT_PRECISION!r}: expected int8 or fp32")
+# raw: frames reach the detect worker as pixels (camera process, Redis and worker on one host);
+# jpeg: as JPEG, when workers run on other hosts and bytes cost more than the codec.
+CAPTURE_FRAME_FORMAT = env_str("CAPTURE_FRAME_FORMAT", "raw").lower()
+if CAPTURE_FRAME_FORMAT not in ("raw", "jpeg"):
+    raise ImproperlyConfigured(f"Environment variable CAPTURE_FRAME_FORMAT={CAPTURE_FRAME_FORMAT!r}: raw or jpeg")
 # A static scene still goes to detection this often, so parked or stalled vehicles stay tracked.
 MOTION_KEEPALIVE_S = env_float("MOTION_KEEPALIVE_S", 1.0, minimum=0.1, maximum=60.0)
 
