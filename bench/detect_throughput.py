@@ -267,14 +267,16 @@ def camera_child(camera_id: int, seconds: float) -> None:
     stop = threading.Event()
     threading.Timer(seconds, stop.set).start()
     loop.run(stop)
-    counts = dict(loop.counts, sampled=loop.counts.total(), reader_dropped=_reader_drops(str(camera.pk)))
-    print(json.dumps(counts), flush=True)
+    print(json.dumps({**loop.counts, **_reader_counts(str(camera.pk))}), flush=True)
 
 
-def _reader_drops(label: str) -> float:
-    from detection.metrics import FRAMES_DROPPED
+def _reader_counts(label: str) -> dict[str, float]:
+    """Frames the sampler kept, and those the reader dropped because the loop was busy."""
+    from prometheus_client import REGISTRY
 
-    return float(FRAMES_DROPPED.labels(label, "reader")._value.get())
+    sampled = REGISTRY.get_sample_value("trafficsite_frames_sampled_total", {"camera": label}) or 0.0
+    dropped = REGISTRY.get_sample_value("trafficsite_frames_dropped_total", {"camera": label, "reason": "reader"})
+    return {"sampled": sampled, "reader_dropped": dropped or 0.0}
 
 
 def cameras_run(street: Path, n: int, seconds: float) -> tuple[float, float, float]:
@@ -294,7 +296,7 @@ def cameras_run(street: Path, n: int, seconds: float) -> tuple[float, float, flo
     for proc in procs:
         out, _ = proc.communicate(timeout=seconds + 60)
         counts = json.loads(out.decode().strip().splitlines()[-1])
-        sampled += counts["sampled"] + counts["reader_dropped"]
+        sampled += counts["sampled"]
         dropped += counts.get("backpressure", 0) + counts.get("lost", 0) + counts["reader_dropped"]
     return dropped / max(sampled, 1), pss, seconds
 
