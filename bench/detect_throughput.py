@@ -1,15 +1,18 @@
-"""Throughput of the whole detect path against a bare ONNX Runtime loop, measured in one run.
+"""Throughput of the whole detect path against bare ONNX Runtime loops, and cameras per box, in one run.
 
-    .venv/bin/python bench/detect_throughput.py [--passes 3] [--in-flight 3]
+    .venv/bin/python bench/detect_throughput.py [--passes 3] [--cameras 4,8,10,12,16] [--seconds 20]
 
-Baseline: ``onnxruntime.InferenceSession.run`` over the decoded frames of the two intersection
-clips (letterbox + normalise + run; no NMS), the better of ORT's default session options and the
-detect worker's (same thread count; spinning off).
-Ours: the camera loop (JPEG into the Redis frame store, a Celery task per frame, a real prefork
-worker running Ultralytics YOLO with the same ONNX weights, results back and reordered, then the
-ByteTrack tracker), over the same frames, one worker process with the same threads.
-Prints frames per second of both and their ratio, then the CPU share of one idle camera (a static
-scene, motion gate on) over 10 s.
+1. Where a frame's time goes: each step of the path timed alone, in one process, on the clip frames.
+2. Baselines: ``onnxruntime.InferenceSession.run`` over the same frames (letterbox + normalise +
+   run; no NMS), one process per core with one thread each, for the fp32 and the int8 model.
+3. Ours: the camera loop (the frame shrunk and stored in Redis, a Celery task per frame, a real
+   prefork worker with the default precision, results back and reordered, then the ByteTrack
+   tracker), over the same frames, one worker process per core with one thread each.
+4. The CPU share of one idle camera (a static 800x600 20 fps scene, motion gate on) over 10 s.
+5. Cameras per box: N camera processes on the demo street clip (looped in real time, 5 detect fps,
+   motion gate on) against one detect worker, for fp32 and int8; the most N with under 1 % of the
+   sampled frames dropped, and the PSS of the camera processes and of the worker.
+Prints the load average with the numbers: on a shared machine, numbers under load mean little.
 
 Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/14); uses a throw-away SQLite database.
 """
@@ -48,10 +51,14 @@ from cameras.sources import parse_source  # noqa: E402
 from core.health import ping_queues  # noqa: E402
 from core.processes import DETECT_PREFETCH, detect_processes, worker_argv  # noqa: E402
 from core.redisclient import get_redis  # noqa: E402
-from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, YOLO_WEIGHTS, asset_path  # noqa: E402
+from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, asset_path  # noqa: E402
 from detection.capture.camera import CameraLoop, CaptureSettings  # noqa: E402
 from detection.capture.reader import FrameReader, ReaderConfig  # noqa: E402
-from detection.detector import session_options  # noqa: E402
+from detection.detector import decode_frame, detect_letterboxed, load_session, model_path  # noqa: E402
+from detection.framecodec import encode  # noqa: E402
+from detection.letterbox import letterbox as letterbox_frame  # noqa: E402
+from detection.letterbox import to_blob  # noqa: E402
+from detection.tracking import CameraTracker  # noqa: E402
 
 
 def decoded_frames(passes: int) -> list[np.ndarray]:
@@ -67,56 +74,85 @@ def decoded_frames(passes: int) -> list[np.ndarray]:
     return frames * passes
 
 
-def letterbox(image: np.ndarray, size: int = 640) -> np.ndarray:
-    h, w = image.shape[:2]
-    scale = min(size / h, size / w)
-    resized = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
-    canvas = np.full((size, size, 3), 114, dtype=np.uint8)
-    top, left = (size - resized.shape[0]) // 2, (size - resized.shape[1]) // 2
-    canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
-    blob = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
-    return np.ascontiguousarray(blob)
+def blob(image: np.ndarray) -> np.ndarray:
+    return to_blob(letterbox_frame(image)[0])
 
 
-def bare_onnxruntime(frames: list[np.ndarray], options: object) -> float:
-    import onnxruntime as ort
+def profile(frames: list[np.ndarray]) -> list[tuple[str, float]]:
+    """Milliseconds per frame of each step of the path, timed alone (one process, one thread)."""
+    from detection.capture.motion import MotionGate
 
-    session = ort.InferenceSession(str(asset_path(YOLO_WEIGHTS)), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    session.run(None, {name: letterbox(frames[0])})  # warm-up, as the worker's model load does
-    started = time.perf_counter()
-    for image in frames:
-        session.run(None, {name: letterbox(image)})
-    return len(frames) / (time.perf_counter() - started)
+    sample = frames[: min(len(frames), 60)]
+    redis = get_redis()
+    steps: list[tuple[str, float]] = []
+
+    def timed(name: str, fn: object) -> list[object]:
+        started = time.perf_counter()
+        out = [fn(item) for item in inputs]  # type: ignore[operator]
+        steps.append((name, (time.perf_counter() - started) * 1000 / len(inputs)))
+        return out
+
+    inputs: list[object] = list(sample)
+    gate = MotionGate(0.002)
+    timed("motion gate (96x72 thumbnail)", gate.has_motion)
+    timed("JPEG encode, full frame q90 (before)", lambda im: cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, 90]))
+    jpegs = [cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() for im in sample]
+    raws = timed("shrink to 640 + raw pack (now)", lambda im: encode(im, "raw"))
+    inputs = list(jpegs)
+    timed("Redis SET+GET/DEL, full JPEG (before)", lambda b: (redis.set("bench:p", b), redis.getdel("bench:p")))
+    timed("JPEG decode, full frame (before)", decode_frame)
+    inputs = list(raws)
+    timed("Redis SET+GET/DEL, raw 640 (now)", lambda b: (redis.set("bench:p", b), redis.getdel("bench:p")))
+    smalls = timed("raw unpack (now)", decode_frame)
+    inputs = list(sample)
+    timed("letterbox full frame (before: in the worker)", letterbox_frame)
+    inputs = list(smalls)
+    boxed = timed("letterbox = pad the 640 frame (now)", letterbox_frame)
+    inputs = [b[0] for b in boxed]  # type: ignore[index]
+    blobs = timed("to blob (RGB, CHW, /255)", to_blob)
+    for precision in ("fp32", "int8"):
+        session = load_session(precision)
+        inputs = list(blobs)
+        timed(f"model, {precision}", lambda b, s=session: s.run(None, {"images": b}))
+    inputs = [(b[0], b[1]) for b in boxed]  # type: ignore[index]
+    detections = timed(
+        "model + NMS + boxes, int8",
+        lambda cb: detect_letterboxed(cb[0], cb[1], confidence=0.4, classes=ROAD_USER_CLASSES),
+    )
+    tracker = CameraTracker(20.0)
+    inputs = [(i / 20, d.boxes) for i, d in enumerate(detections)]  # type: ignore[attr-defined]
+    timed("ByteTrack update", lambda tb: tracker.update(tb[0], tb[1]))
+    return steps
 
 
-def _bare_share(args: tuple[str, int, int, int]) -> float:
+def _bare_share(args: tuple[str, str, int, int]) -> float:
     """One process of the parallel baseline: its share of the clip's frames, one ORT thread."""
     import onnxruntime as ort
 
-    clip, index, count, threads = args
+    model, clip, index, count = args
     cap = cv2.VideoCapture(clip)
     frames = []
     while (read := cap.read())[0]:
         frames.append(read[1])
     frames = frames[index::count]
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(asset_path(YOLO_WEIGHTS)), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    session.run(None, {name: letterbox(frames[0])})
+    options.intra_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    session.run(None, {"images": blob(frames[0])})
     started = time.perf_counter()
     for image in frames:
-        session.run(None, {name: letterbox(image)})
+        session.run(None, {"images": blob(image)})
     return len(frames) / (time.perf_counter() - started)
 
 
-def bare_parallel(clip: Path, processes: int, threads: int) -> float:
-    """Bare ORT loops in ``processes`` processes at once: the most this machine gets from the model."""
+def bare_parallel(clip: Path, precision: str, processes: int) -> float:
+    """Bare ORT loops, one per core at once, one thread each: the most this machine gets from the model."""
     from concurrent.futures import ProcessPoolExecutor
 
+    model = str(model_path(precision))
     with ProcessPoolExecutor(processes) as pool:
-        return sum(pool.map(_bare_share, [(str(clip), i, processes, threads) for i in range(processes)]))
+        return sum(pool.map(_bare_share, [(model, str(clip), i, processes) for i in range(processes)]))
 
 
 def write_clip(frames: list[np.ndarray], path: Path, fps: float = 20.0) -> Path:
@@ -128,10 +164,10 @@ def write_clip(frames: list[np.ndarray], path: Path, fps: float = 20.0) -> Path:
     return path
 
 
-def start_worker(processes: int, threads: int, prefetch: int) -> subprocess.Popen[bytes]:
+def start_worker(processes: int, threads: int, prefetch: int, precision: str) -> subprocess.Popen[bytes]:
     argv = worker_argv(
         "detect",
-        "bench",
+        f"bench-{precision}",
         processes,
         "--prefetch-multiplier",
         str(prefetch),
@@ -139,12 +175,18 @@ def start_worker(processes: int, threads: int, prefetch: int) -> subprocess.Pope
         "--without-mingle",
         loglevel="WARNING",
     )
-    proc = subprocess.Popen(argv, cwd=BASE_DIR, env={**os.environ, "DETECT_THREADS": str(threads)})
+    env = {**os.environ, "DETECT_THREADS": str(threads), "DETECT_PRECISION": precision}
+    proc = subprocess.Popen(argv, cwd=BASE_DIR, env=env)
     answers = ping_queues(("detect",), timeout_s=90)
     if not answers["detect"]["ok"]:
         proc.kill()
         raise SystemExit("the detect worker did not start")
     return proc
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(30)
 
 
 def our_path(clip: Path, n_frames: int, in_flight: int) -> float:
@@ -194,14 +236,105 @@ def idle_camera_cpu(still: Path, seconds: float = 10.0) -> float:
     return share
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size of a process and its children: shared pages counted once over all."""
+    total = 0
+    for child in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{child}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        direct = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return [c for d in direct for c in (d, *_children(d))]
+
+
+def camera_child(camera_id: int, seconds: float) -> None:
+    """One camera process of the cameras-per-box run: capture for ``seconds``, print its counts as JSON."""
+    import json
+
+    camera = Camera.objects.get(pk=camera_id)
+    reader = FrameReader(parse_source(camera.source_url), ReaderConfig(fps=camera.detect_fps), str(camera.pk))
+    loop = CameraLoop(camera, session=f"box{camera_id}", reader=reader, capture=CaptureSettings.from_settings())
+    stop = threading.Event()
+    threading.Timer(seconds, stop.set).start()
+    loop.run(stop)
+    print(json.dumps({**loop.counts, **_reader_counts(str(camera.pk))}), flush=True)
+
+
+def _reader_counts(label: str) -> dict[str, float]:
+    """Frames the sampler kept, and those the reader dropped because the loop was busy."""
+    from prometheus_client import REGISTRY
+
+    sampled = REGISTRY.get_sample_value("trafficsite_frames_sampled_total", {"camera": label}) or 0.0
+    dropped = REGISTRY.get_sample_value("trafficsite_frames_dropped_total", {"camera": label, "reason": "reader"})
+    return {"sampled": sampled, "reader_dropped": dropped or 0.0}
+
+
+def cameras_run(street: Path, n: int, seconds: float) -> tuple[float, float, float]:
+    """N camera processes at once; returns (share of frames dropped, PSS of the cameras in MB, seconds)."""
+    import json
+
+    ids = [
+        Camera.objects.create(name=f"box-{n}-{i}-{time.time()}", source_url=str(street), detect_fps=5.0,
+                              motion_gate=True, classes=ROAD_USER_CLASSES).pk
+        for i in range(n)
+    ]  # fmt: skip
+    argv = [sys.executable, __file__, "--camera-child"]
+    procs = [subprocess.Popen([*argv, str(i), str(seconds)], stdout=subprocess.PIPE, cwd=BASE_DIR) for i in ids]
+    time.sleep(min(seconds * 0.75, seconds - 2))
+    pss = sum(pss_mb(proc.pid) for proc in procs)
+    sampled = dropped = 0.0
+    for proc in procs:
+        out, _ = proc.communicate(timeout=seconds + 60)
+        counts = json.loads(out.decode().strip().splitlines()[-1])
+        sampled += counts["sampled"]
+        dropped += counts.get("backpressure", 0) + counts.get("lost", 0) + counts["reader_dropped"]
+    return dropped / max(sampled, 1), pss, seconds
+
+
+def cameras_per_box(street: Path, args: argparse.Namespace) -> None:
+    print(f"cameras per box: demo street clip, 5 detect fps, motion gate on, {args.seconds:.0f} s each, "
+          f"{args.processes} detect processes x 1 thread")  # fmt: skip
+    print(f"  {'precision':9} {'cameras':>7} {'dropped':>8} {'PSS cameras':>12} {'PSS worker':>11} {'PSS total':>10}")
+    for precision in ("fp32", "int8"):
+        worker = start_worker(args.processes, 1, args.prefetch, precision)
+        carried = 0
+        try:
+            for n in args.cameras:
+                share, pss_cameras, _ = cameras_run(street, n, args.seconds)
+                pss_worker = pss_mb(worker.pid)
+                print(f"  {precision:9} {n:7d} {share * 100:7.2f}% {pss_cameras:9.0f} MB {pss_worker:8.0f} MB "
+                      f"{pss_cameras + pss_worker:7.0f} MB  load {os.getloadavg()[0]:.1f}")  # fmt: skip
+                if share >= 0.01:
+                    break
+                carried = n
+        finally:
+            stop_worker(worker)
+        print(f"  {precision}: carries {carried} cameras (the most tried with under 1 % dropped)")
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--camera-child":
+        camera_child(int(sys.argv[2]), float(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--passes", type=int, default=3, help="times the two clips are repeated")
     cores = os.cpu_count() or 1
     parser.add_argument("--processes", type=int, default=detect_processes(), help="detect worker pool processes")
-    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per process (0: ORT's choice)")
     parser.add_argument("--in-flight", type=int, default=2 * cores, help="K: detections in flight per camera")
     parser.add_argument("--prefetch", type=int, default=DETECT_PREFETCH, help="the detect worker's prefetch multiplier")
+    parser.add_argument("--cameras", type=lambda v: [int(n) for n in v.split(",")], default=[4, 8, 10, 12, 16],
+                        help="camera counts to try, ascending (stops at the first over 1 %% dropped)")  # fmt: skip
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each cameras-per-box run")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     get_redis().flushdb()
@@ -215,38 +348,34 @@ def main() -> None:
         frames.append(read[1])
     cap.release()
     still = write_clip([frames[0]] * 400, WORK / "videos" / "still.mp4")
-    print(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, {os.cpu_count()} cores")
+    from detection.scenarios.library import DEMO
 
-    worker = start_worker(args.processes, args.threads, args.prefetch)
+    with open(os.devnull, "w") as quiet:
+        call_command("make_scenarios", str(WORK / "videos"), "--only", DEMO, stdout=quiet)
+    street = WORK / "videos" / DEMO / "video.mp4"
+    print(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, {cores} cores, "
+          f"load average at start {os.getloadavg()}")  # fmt: skip
+
+    print("where a frame's time goes (ms per frame, each step alone, one thread):")
+    for name, ms in profile(frames):
+        print(f"  {name:46} {ms:7.2f}")
+    bare = {p: bare_parallel(clip, p, args.processes) for p in ("fp32", "int8")}
+    worker = start_worker(args.processes, 1, args.prefetch, "int8")
     try:
-        import onnxruntime as ort
-
-        defaults, ours_options = ort.SessionOptions(), session_options()
-        baseline = max(bare_onnxruntime(frames, defaults), bare_onnxruntime(frames, ours_options))
         ours = our_path(clip, len(frames), args.in_flight)
-        # The machine may drift: bracket ours with baselines before and after, and take the best.
-        baseline_again = max(bare_onnxruntime(frames, defaults), bare_onnxruntime(frames, ours_options))
-        parallel = bare_parallel(clip, args.processes, args.threads) if args.processes > 1 else None
         idle = idle_camera_cpu(still)
     finally:
-        worker.terminate()
-        worker.wait(30)
-    base = max(baseline, baseline_again)
-    print(
-        f"bare onnxruntime session.run : {baseline:6.1f} fps, after ours {baseline_again:6.1f} fps "
-        "(best of ORT's default options and ours)"
-    )
-    print(
-        f"our detect path              : {ours:6.1f} fps ({args.processes} worker processes x {args.threads} "
-        f"thread(s), K={args.in_flight} in flight, prefetch {args.prefetch})"
-    )
-    print(f"ratio ours / bare            : {ours / base:6.2f}")
-    if parallel is not None:
-        print(
-            f"bare onnxruntime, {args.processes} processes x {args.threads} thread(s) at once: {parallel:6.1f} fps; "
-            f"ratio ours / that: {ours / parallel:.2f}"
-        )
-    print(f"idle camera CPU (motion gate): {idle * 100:6.1f} % of one core")
+        stop_worker(worker)
+    for precision, fps in bare.items():
+        print(f"bare onnxruntime {precision}, {args.processes} processes x 1 thread: {fps:6.1f} fps")
+    print(f"our detect path (int8, {args.processes} worker processes x 1 thread, K={args.in_flight}, "
+          f"prefetch {args.prefetch}): {ours:6.1f} fps")  # fmt: skip
+    print(f"ratio ours / bare int8 parallel: {ours / bare['int8']:.2f}")
+    print(f"ratio ours / bare fp32 parallel: {ours / bare['fp32']:.2f}")
+    print(f"idle camera CPU (800x600 20 fps, motion gate): {idle * 100:.1f} % of one core")
+    print(f"load average after the throughput runs {os.getloadavg()}")
+    cameras_per_box(street, args)
+    print(f"load average at the end {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -96,9 +96,11 @@ def test_frames_beyond_k_in_flight_are_dropped_and_counted() -> None:
     assert outcomes == ["sent", "sent", "backpressure", "backpressure", "backpressure"]
     assert metric(FRAMES_DROPPED, str(camera.pk), "backpressure") - dropped_before == 3
     sent = dispatch.calls[0]
-    assert set(sent) == {"camera_id", "seq", "frame_key", "reply_key", "confidence", "classes"}
+    assert set(sent) == {"camera_id", "seq", "frame_key", "reply_key", "confidence", "classes", "size"}
+    assert sent["size"] == [800, 600]
     stored = get_redis().get(sent["frame_key"])
-    assert stored is not None and stored[:2] == b"\xff\xd8"  # the JPEG is in the frame store, not in the task
+    # The pixels, shrunk to the model's 640x480, are in the frame store, not in the task.
+    assert stored is not None and stored[:6] == b"TSRAW1" and len(stored) == 10 + 640 * 480 * 3
     assert get_redis().pttl(sent["frame_key"]) > 0
 
 

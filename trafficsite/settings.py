@@ -225,6 +225,16 @@ CAPTURE_RECONCILE_S = env_float("CAPTURE_RECONCILE_S", 2.0, minimum=0.2, maximum
 # ONNX Runtime threads per detect process (0: one per physical core). With several worker processes
 # per host, set it so that processes x threads does not exceed the cores.
 DETECT_THREADS = env_int("DETECT_THREADS", 0, minimum=0, maximum=256)
+# int8: the quantized model `manage.py quantize_model` makes (1.7x fp32 on a VNNI CPU); fp32: the bundled weights.
+# fp32 by default until int8's F1 on the scenario test split is measured against fp32 (issue 14).
+DETECT_PRECISION = env_str("DETECT_PRECISION", "fp32").lower()
+if DETECT_PRECISION not in ("int8", "fp32"):
+    raise ImproperlyConfigured(f"Environment variable DETECT_PRECISION={DETECT_PRECISION!r}: expected int8 or fp32")
+# raw: frames reach the detect worker as pixels (camera process, Redis and worker on one host);
+# jpeg: as JPEG, when workers run on other hosts and bytes cost more than the codec.
+CAPTURE_FRAME_FORMAT = env_str("CAPTURE_FRAME_FORMAT", "raw").lower()
+if CAPTURE_FRAME_FORMAT not in ("raw", "jpeg"):
+    raise ImproperlyConfigured(f"Environment variable CAPTURE_FRAME_FORMAT={CAPTURE_FRAME_FORMAT!r}: raw or jpeg")
 # A static scene still goes to detection this often, so parked or stalled vehicles stay tracked.
 MOTION_KEEPALIVE_S = env_float("MOTION_KEEPALIVE_S", 1.0, minimum=0.1, maximum=60.0)
 

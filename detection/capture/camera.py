@@ -27,7 +27,7 @@ from cameras.models import Camera
 from core.redisclient import get_redis
 from core.taskbase import send
 from core.topology import DETECT_FRAME
-from detection import framestore
+from detection import framecodec, framestore
 from detection.capture.motion import MotionGate
 from detection.capture.reader import Frame, FrameReader
 from detection.detector import Box
@@ -63,7 +63,7 @@ def log_candidate(event: CandidateEvent, frame: FrameTracks, jpeg: bytes) -> Non
 class Pending:
     frame: Frame
     sent_at: float  # monotonic
-    jpeg: bytes  # what went to the frame store; reused as the keyframe if a rule fires
+    jpeg: bytes  # the full frame as JPEG, made only when a rule fires (b"" until then)
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class CaptureSettings:
     wait_when_full: bool = False
     snapshot_every_s: float = 1.0
     status_every_s: float = 5.0
+    frame_format: str = "raw"  # how frames travel to the worker: raw pixels (same host) or jpeg
 
     @classmethod
     def from_settings(cls) -> CaptureSettings:
@@ -84,6 +85,7 @@ class CaptureSettings:
             result_timeout_s=settings.CAPTURE_RESULT_TIMEOUT_S,
             motion_keepalive_s=settings.MOTION_KEEPALIVE_S,
             stall_timeout_s=settings.CAPTURE_STALL_TIMEOUT_S,
+            frame_format=settings.CAPTURE_FRAME_FORMAT,
         )
 
 
@@ -180,14 +182,14 @@ class CameraLoop:
                 FRAMES_DROPPED.labels(self.label, "backpressure").inc()
                 return self._count("backpressure")
             self.collect(block_s=0.05)
-        ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        if not ok:
+        # Shrunk to the model's input size here, once: the worker only pads it (detection/framecodec.py).
+        payload = framecodec.encode(frame.image, self.capture.frame_format)
+        if payload is None:
             FRAMES_DROPPED.labels(self.label, "error").inc()
             return self._count("encode_error")
-        jpeg = bytes(buf)
         fkey = framestore.frame_key(self.camera.pk, self.session, frame.seq)
         try:
-            framestore.put_frame(fkey, jpeg)
+            framestore.put_frame(fkey, payload)
             self.dispatch(
                 {
                     "camera_id": self.camera.pk,
@@ -196,6 +198,7 @@ class CameraLoop:
                     "reply_key": self.reply_key,
                     "confidence": self.camera.confidence_threshold,
                     "classes": list(self.camera.classes),
+                    "size": [frame.image.shape[1], frame.image.shape[0]],
                 }
             )
         except (OperationalError, ConnectionError, OSError) as exc:  # broker or Redis unreachable
@@ -205,7 +208,7 @@ class CameraLoop:
         if self.gate is not None:
             self.gate.accept()
         self.last_sent_ts = frame.ts
-        self.in_flight[frame.seq] = Pending(frame, time.monotonic(), jpeg)
+        self.in_flight[frame.seq] = Pending(frame, time.monotonic(), b"")
         IN_FLIGHT.labels(self.label).set(len(self.in_flight))
         return self._count("sent")
 
@@ -251,6 +254,9 @@ class CameraLoop:
         frame_tracks = FrameTracks(self.context, frame.seq, frame.ts, frame.wall_time, (width, height), tracks, groups)
         events = self.rules.process(frame_tracks)
         if events:
+            if not jpeg:  # the keyframe: encoded for the few frames where a rule fires, not for every frame
+                ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+                jpeg = bytes(buf) if ok else b""
             for event in events:
                 self.sink(event, frame_tracks, jpeg)
         self._maybe_snapshot(frame, tracks, len(groups))

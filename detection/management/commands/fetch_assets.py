@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from detection import assets
+from detection import assets, quantize
 
 
 class Command(BaseCommand):
@@ -17,6 +17,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             paths = assets.fetch(options["names"] or None, force=options["force"])
+            if not options["names"]:
+                # The default detector is the INT8 model made from these files: made once, then cached.
+                paths.append(quantize.build_int8())
         except assets.AssetError as exc:
             raise CommandError(str(exc)) from None
         for path in paths:

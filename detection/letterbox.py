@@ -1,0 +1,65 @@
+"""Letterboxing a frame to the detector's square input, and mapping boxes back to the frame.
+
+The arithmetic is Ultralytics' ``LetterBox`` (centered, grey 114 padding, INTER_LINEAR, rounding
+of the padding by -0.1/+0.1), so that the detector, the quantizer's calibration frames and the
+benchmark's bare loop all feed the model the same pixels that Ultralytics would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+MODEL_SIZE = 640
+PAD_VALUE = 114
+
+Image = npt.NDArray[np.uint8]
+Blob = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Where a frame of ``width`` x ``height`` lies inside the square model input."""
+
+    width: int
+    height: int
+    scale: float
+    left: int
+    top: int
+
+    @classmethod
+    def of(cls, width: int, height: int, size: int = MODEL_SIZE) -> Letterbox:
+        scale = min(size / height, size / width)
+        new_w, new_h = max(round(width * scale), 1), max(round(height * scale), 1)
+        return cls(width, height, scale, round((size - new_w) / 2 - 0.1), round((size - new_h) / 2 - 0.1))
+
+    def to_frame(self, xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Model-input pixel boxes (N x 4) to frame pixels, clipped to the frame."""
+        out = xyxy.copy()
+        out[:, [0, 2]] = ((out[:, [0, 2]] - self.left) / self.scale).clip(0, self.width)
+        out[:, [1, 3]] = ((out[:, [1, 3]] - self.top) / self.scale).clip(0, self.height)
+        return out
+
+
+def letterbox(image: Image, size: int = MODEL_SIZE) -> tuple[Image, Letterbox]:
+    """The frame resized into a ``size`` x ``size`` canvas with its aspect kept, and where it went."""
+    height, width = image.shape[:2]
+    box = Letterbox.of(width, height, size)
+    new_w, new_h = max(round(width * box.scale), 1), max(round(height * box.scale), 1)
+    resized = image
+    if (new_w, new_h) != (width, height):
+        resized = np.asarray(cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+    bottom, right = size - new_h - box.top, size - new_w - box.left
+    canvas = cv2.copyMakeBorder(
+        resized, box.top, bottom, box.left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE, PAD_VALUE, PAD_VALUE)
+    )
+    return np.asarray(canvas, dtype=np.uint8), box
+
+
+def to_blob(canvas: Image) -> Blob:
+    """A letterboxed BGR canvas as the model's input: 1 x 3 x H x W, RGB, 0-1 floats."""
+    blob = cv2.dnn.blobFromImage(canvas, scalefactor=1 / 255.0, swapRB=True)
+    return np.asarray(blob, dtype=np.float32)
