@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from alerts import clips
 from alerts.models import Alert
 from cameras.payload import EventPayload
 from core.redisclient import get_redis
@@ -63,6 +64,7 @@ def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
         alert.severity = int(verdict.get("severity", alert.severity))
         alert.confidence = float(verdict.get("confidence", alert.confidence))
         alert.risk_types = sorted({payload["event_type"], *verdict.get("risk_types", [])})
+    clips.initial_state(alert)  # the clip follows when the camera's post-roll has passed
     # The analysis row says what the LLM step did, verdict or not (blocked, capped, keys out...).
     alert.analysis_id = analysis_id
     client = get_redis()
@@ -75,6 +77,7 @@ def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
             alert.save()
             # After the commit, and only for the call that created the row: one broadcast per event.
             transaction.on_commit(lambda: announce(alert.pk))
+            transaction.on_commit(lambda: clips.schedule(alert))
     except IntegrityError:
         for field in ("keyframe", "crop"):
             getattr(alert, field).delete(save=False)

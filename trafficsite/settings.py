@@ -175,6 +175,14 @@ CAPTURE_RECONCILE_S = env_float("CAPTURE_RECONCILE_S", 2.0, minimum=0.2, maximum
 # ONNX Runtime threads per detect process (0: one per physical core). With several worker processes
 # per host, set it so that processes x threads does not exceed the cores.
 DETECT_THREADS = env_int("DETECT_THREADS", 0, minimum=0, maximum=256)
+# Evidence clips (detection/capture/recorder.py, alerts/clips.py): each camera process keeps the last
+# CLIP_CACHE_S seconds of its video in Redis as segments of about CLIP_SEGMENT_S (copied packets for
+# H.264 sources; others are re-encoded). Off: alerts have no clip and no ffmpeg child runs.
+CLIP_RECORDING = env_bool("CLIP_RECORDING", True)
+CLIP_CACHE_S = env_float("CLIP_CACHE_S", 90.0, minimum=10.0, maximum=600.0)
+CLIP_SEGMENT_S = env_float("CLIP_SEGMENT_S", 1.0, minimum=0.5, maximum=10.0)
+# How long after its expected time a clip is still waited for (a slow segment, a busy worker).
+CLIP_WAIT_S = env_float("CLIP_WAIT_S", 20.0, minimum=1.0, maximum=300.0)
 # A static scene still goes to detection this often, so parked or stalled vehicles stay tracked.
 MOTION_KEEPALIVE_S = env_float("MOTION_KEEPALIVE_S", 1.0, minimum=0.1, maximum=60.0)
 

@@ -30,6 +30,7 @@ from core.topology import DETECT_FRAME
 from detection import framestore
 from detection.capture.motion import MotionGate
 from detection.capture.reader import Frame, FrameReader
+from detection.capture.recorder import Recorder
 from detection.detector import Box
 from detection.events import CameraContext, CandidateEvent, CandidateSink, FrameTracks, RuleEngine
 from detection.metrics import (
@@ -99,6 +100,7 @@ class CameraLoop:
         sink: CandidateSink = log_candidate,
         capture: CaptureSettings | None = None,
         still_owner: Callable[[], bool] | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.camera = camera
         self.label = str(camera.pk)
@@ -108,6 +110,7 @@ class CameraLoop:
         self.sink = sink
         self.capture = capture or CaptureSettings.from_settings()
         self.still_owner = still_owner
+        self.recorder = recorder  # the rolling clip cache, beside the reader (its own ffmpeg, no decoding)
         self.context = CameraContext(
             camera_id=camera.pk,
             speed_limit_kmh=float(camera.speed_limit_kmh),
@@ -136,6 +139,8 @@ class CameraLoop:
         # the loop first looks: a scrape between the reader's first frame and that look missed them.
         CAMERA_UP.labels(self.label).set(0)
         self.reader.start()
+        if self.recorder is not None:
+            self.recorder.start()
         try:
             while not stop.is_set():
                 self.step()
@@ -146,6 +151,9 @@ class CameraLoop:
                     break
         finally:
             self.reader.stop()
+            if self.recorder is not None:
+                self.recorder.stop()
+                self.recorder.join(timeout=10)
             self.reader.join(timeout=10)
             self.camera.set_status(Camera.Status.UNKNOWN)
             CAMERA_UP.labels(self.label).set(0)

@@ -1,0 +1,131 @@
+"""Evidence clips: a real ffmpeg fills the rolling cache in Redis; the alerts side cuts a playable MP4."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from alerts import clips
+from alerts.models import Alert
+from cameras import clipcache
+from cameras.sources import Source, SourceKind
+from detection.assets import CLIP_CARS_TRUCK, asset_path
+from detection.capture.recorder import Recorder, RecorderConfig
+from tests.factories import make_alert, make_camera
+
+pytestmark = pytest.mark.django_db
+
+
+def probe(path: Path) -> dict:
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height:format=duration,format_name",
+         "-of", "json", str(path)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def mpeg4_part2_copy(tmp_path: Path) -> Path:
+    """The intersection clip in MPEG-4 part 2 (what OpenCV's mp4v writer makes): browsers cannot play it."""
+    target = tmp_path / "mp4v.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(asset_path(CLIP_CARS_TRUCK)), "-c:v", "mpeg4", "-q:v", "5",
+                    str(target)], check=True)  # fmt: skip
+    return target
+
+
+def record(camera_id: int, source: Source, seconds: float) -> Recorder:
+    recorder = Recorder(camera_id, source, RecorderConfig(segment_s=1.0, keep_s=60.0))
+    recorder.start()
+    try:
+        time.sleep(seconds)
+    finally:
+        recorder.stop()
+        recorder.join(timeout=15)
+    assert not recorder.is_alive()
+    return recorder
+
+
+@pytest.mark.slow
+def test_an_h264_camera_is_cached_as_copied_segments_in_wall_time() -> None:
+    camera = make_camera()
+    started = time.time()
+    recorder = record(camera.pk, Source(SourceKind.FILE, str(asset_path(CLIP_CARS_TRUCK))), 5.0)
+    cached = clipcache.segments(camera.pk, started - 5, time.time() + 5)
+    assert recorder.copied is True
+    assert len(cached) >= 2 and all(segment.copied for segment in cached)
+    # In wall time, within the recording, one after the other: the wall clock of a run is refined as
+    # segments come (the smallest delay seen wins), so neighbours agree to within about a poll (0.2 s).
+    assert started - 1.0 < cached[0].start < cached[-1].end < time.time() + 0.5
+    for before, after in itertools.pairwise(cached):
+        assert after.start == pytest.approx(before.end, abs=0.3)
+    data = clipcache.read(camera.pk, cached[0])
+    assert data and data[0] == 0x47  # an MPEG-TS sync byte: packets, not decoded frames
+    # The keyframe interval of this clip is 3 s: copied segments are cut there, not every second.
+    assert cached[0].end - cached[0].start == pytest.approx(3.0, abs=0.25)
+    assert not list(Path(recorder._folder).glob("*.ts"))  # the disk held segments only until stored
+
+
+@pytest.mark.slow
+def test_a_clip_is_cut_from_the_cache_as_an_mp4_with_its_index_first(tmp_path: Path, settings) -> None:
+    settings.CLIP_WAIT_S = 1.0
+    camera = make_camera(pre_roll_s=1.5, post_roll_s=1.0)
+    # A source that cannot be copied into a browser's MP4: re-encoded, one keyframe a second.
+    source = Source(SourceKind.FILE, str(mpeg4_part2_copy(tmp_path)))
+    began = time.time()
+    alert = make_alert(camera, event_started_at=datetime.fromtimestamp(began + 2.5, tz=UTC),
+                       detected_at=datetime.fromtimestamp(began + 3.0, tz=UTC))  # fmt: skip
+    with pytest.raises(clips.NotYet):  # nothing cached yet, and its end is still to come
+        clips.cut_clip(alert.pk)
+    recorder = record(camera.pk, source, 6.5)
+    assert recorder.copied is False
+    assert clips.cut_clip(alert.pk) == "ready"
+    alert.refresh_from_db()
+    assert alert.clip_status == Alert.ClipStatus.READY
+    wanted = 1.5 + 0.5 + 1.0  # pre-roll + event + post-roll
+    assert alert.clip_duration_s == pytest.approx(wanted, abs=1.0)
+    assert "re-encoded" in alert.clip_note
+    local = Path(alert.clip.path)
+    info = probe(local)
+    assert info["streams"][0]["codec_name"] == "h264" and "mp4" in info["format"]["format_name"]
+    assert float(info["format"]["duration"]) == pytest.approx(alert.clip_duration_s, abs=0.05)
+    head = local.read_bytes()
+    assert 0 <= head.find(b"moov") < head.find(b"mdat")  # faststart: plays while it loads
+    # The clip starts at a keyframe at or before the wanted start, and ends at the wanted end.
+    wanted_start = began + 2.5 - 1.5
+    assert wanted_start - 1.05 <= alert.clip_started_at.timestamp() <= wanted_start + 0.3
+    assert clips.cut_clip(alert.pk) == "ready"  # idempotent: a redelivered task changes nothing
+
+
+def test_without_cached_video_the_alert_says_it_has_no_clip(settings) -> None:
+    settings.CLIP_WAIT_S = 1.0
+    alert = make_alert(make_camera(pre_roll_s=1, post_roll_s=1))
+    with pytest.raises(clips.NotYet):
+        clips.cut_clip(alert.pk, now=time.time())
+    assert clips.cut_clip(alert.pk, now=time.time() + 10) == "unavailable"
+    alert.refresh_from_db()
+    assert alert.clip_status == Alert.ClipStatus.UNAVAILABLE and "rolling cache had no video" in alert.clip_note
+    assert not alert.clip
+
+
+def test_a_new_alert_expects_its_clip_after_the_post_roll(settings) -> None:
+    from alerts.record import record_alert
+
+    settings.CLIP_RECORDING = True
+    camera = make_camera(post_roll_s=4.0)
+    now = time.time()
+    payload = {"event_key": "clip-expected", "camera_id": camera.pk, "event_type": "speeding", "track_ids": [1],
+               "started_at": datetime.fromtimestamp(now - 1, tz=UTC).isoformat(),
+               "detected_at": datetime.fromtimestamp(now, tz=UTC).isoformat(), "video_ts": 1.0, "severity": 2,
+               "measurements": {}, "group_box": None, "keyframe_key": None, "crop_key": None, "boxes": []}  # fmt: skip
+    alert, _ = record_alert(payload)  # type: ignore[arg-type]
+    assert alert.clip_status == Alert.ClipStatus.PENDING
+    assert alert.clip_expected_at.timestamp() == pytest.approx(now + 4.0 + clips.SEGMENT_SETTLE_S, abs=0.01)
+    settings.CLIP_RECORDING = False
+    off, _ = record_alert({**payload, "event_key": "clip-off"})  # type: ignore[typeddict-item]
+    assert off.clip_status == Alert.ClipStatus.UNAVAILABLE and "CLIP_RECORDING" in off.clip_note
