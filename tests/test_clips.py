@@ -8,6 +8,7 @@ import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from tests.factories import make_alert, make_camera
 pytestmark = pytest.mark.django_db
 
 
-def probe(path: Path) -> dict:
+def probe(path: Path) -> Any:
     done = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height:format=duration,format_name",
          "-of", "json", str(path)],
@@ -123,7 +124,7 @@ def test_a_new_alert_expects_its_clip_after_the_post_roll(settings) -> None:
                "started_at": datetime.fromtimestamp(now - 1, tz=UTC).isoformat(),
                "detected_at": datetime.fromtimestamp(now, tz=UTC).isoformat(), "video_ts": 1.0, "severity": 2,
                "measurements": {}, "group_box": None, "keyframe_key": None, "crop_key": None, "boxes": []}  # fmt: skip
-    alert, _ = record_alert(payload)  # type: ignore[arg-type]
+    alert, _ = record_alert(payload)
     assert alert.clip_status == Alert.ClipStatus.PENDING
     assert alert.clip_expected_at.timestamp() == pytest.approx(now + 4.0 + clips.SEGMENT_SETTLE_S, abs=0.01)
     settings.CLIP_RECORDING = False
