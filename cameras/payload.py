@@ -6,7 +6,7 @@ The camera process builds it (detection/capture/dispatch.py); ``analysis.analyze
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 
 class BoxInView(TypedDict):
@@ -15,6 +15,14 @@ class BoxInView(TypedDict):
     track_id: int
     cls: str
     xyxy: list[float]  # normalized 0..1
+
+
+class StripFrame(TypedDict):
+    """One frame of the strip around the event (analysis shows them to the LLM, pixelated)."""
+
+    key: str  # Redis key of the frame's JPEG
+    offset_s: float  # frame time relative to the triggering frame (negative: before it)
+    boxes: list[BoxInView]  # everyone tracked in that frame: their faces and plates are pixelated
 
 
 class EventPayload(TypedDict):
@@ -31,3 +39,4 @@ class EventPayload(TypedDict):
     keyframe_key: str | None  # Redis key of the triggering frame's JPEG
     crop_key: str | None  # Redis key of the JPEG crop around group_box
     boxes: list[BoxInView]
+    strip: NotRequired[list[StripFrame]]  # frames from just before the start to the trigger, oldest first

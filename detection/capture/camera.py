@@ -31,6 +31,7 @@ from detection import framestore
 from detection.capture.motion import MotionGate
 from detection.capture.reader import Frame, FrameReader
 from detection.capture.recorder import Recorder
+from detection.capture.strip import FrameHistory
 from detection.detector import Box
 from detection.events import CameraContext, CandidateEvent, CandidateSink, FrameTracks, RuleEngine
 from detection.metrics import (
@@ -101,6 +102,7 @@ class CameraLoop:
         capture: CaptureSettings | None = None,
         still_owner: Callable[[], bool] | None = None,
         recorder: Recorder | None = None,
+        history: FrameHistory | None = None,
     ) -> None:
         self.camera = camera
         self.label = str(camera.pk)
@@ -111,6 +113,7 @@ class CameraLoop:
         self.capture = capture or CaptureSettings.from_settings()
         self.still_owner = still_owner
         self.recorder = recorder  # the rolling clip cache, beside the reader (its own ffmpeg, no decoding)
+        self.history = history  # recent detected frames: the strip of an event's evidence
         self.context = CameraContext(
             camera_id=camera.pk,
             speed_limit_kmh=float(camera.speed_limit_kmh),
@@ -252,6 +255,8 @@ class CameraLoop:
         tracks = self.tracker.update(frame.ts, boxes)
         groups = traffic_groups(tracks, self.context.homography)
         self.last_tracks = tracks
+        if self.history is not None:
+            self.history.add(frame.seq, frame.ts, frame.wall_time, jpeg, tracks)
         self._count("detected")
         TRACKS.labels(self.label).set(len(tracks))
         TRAFFIC_GROUPS.labels(self.label).set(len(groups))
