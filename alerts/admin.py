@@ -13,7 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
-from alerts import webhooks
+from alerts import bundle, webhooks
 from alerts.models import Alert, WebhookDestination
 from alerts.stats import alert_stats
 
@@ -60,7 +60,7 @@ class AlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ["camera", "reviewed_by"]
     search_fields = ["description", "camera__name", "idempotency_key"]
     date_hierarchy = "detected_at"
-    actions = [_review_action(value, label) for value, label in Alert.Review.choices]
+    actions = [*(_review_action(value, label) for value, label in Alert.Review.choices), "export_bundle"]
     readonly_fields = [
         "idempotency_key",
         "camera",
@@ -119,6 +119,10 @@ class AlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # alerts come from the pipeline, never typed in
+
+    @admin.action(description="Export the evidence of the selected alerts (signed ZIP)")
+    def export_bundle(self, request: HttpRequest, queryset: QuerySet[Alert]) -> StreamingHttpResponse:
+        return bundle.streaming_response(list(queryset.values_list("pk", flat=True)), request.user.get_username())
 
     def get_urls(self) -> list[URLPattern]:
         rates = path("rates/", self.admin_site.admin_view(self.rates_view), name="alerts_alert_rates")

@@ -29,6 +29,10 @@ class AlertQuerySet(models.QuerySet["Alert"]):
             fields["review_note"] = note
         ids = list(self.values_list("pk", flat=True))
         count = Alert.objects.filter(pk__in=ids).update(**fields)
+        # Every review is kept, not only the latest: the evidence bundle shows who decided what, when.
+        ReviewEvent.objects.bulk_create(
+            ReviewEvent(alert_id=pk, status=status, user_id=getattr(user, "pk", None), note=note) for pk in ids
+        )
         if ids:
             transaction.on_commit(lambda: alerts_reviewed.send(sender=Alert, alert_ids=ids))
         return count
@@ -122,6 +126,23 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_event_type_display()} #{self.pk} at {self.detected_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ReviewEvent(models.Model):
+    """One review of an alert (admin, dashboard or API), in order: the history behind its review status."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="review_events")
+    status = models.CharField(max_length=16, choices=Alert.Review.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")  # fmt: skip
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} by {self.user or 'someone'} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
 class WebhookDestination(models.Model):

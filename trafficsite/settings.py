@@ -302,5 +302,9 @@ MQTT_MIN_SEVERITY = env_int("MQTT_MIN_SEVERITY", 3, minimum=1, maximum=4)
 MQTT_QOS = env_int("MQTT_QOS", 1, minimum=0, maximum=2)
 MQTT_TIMEOUT_S = env_float("MQTT_TIMEOUT_S", 5.0, minimum=0.5, maximum=60.0)
 
+# Evidence bundles (alerts/bundle.py) are signed with this installation's Ed25519 key, made on first use
+# (mode 600). Keep it with the backups; `manage.py verify_bundle` checks bundles against it.
+EVIDENCE_SIGNING_KEY_FILE = Path(env_str("EVIDENCE_SIGNING_KEY_FILE", str(DATA_DIR / "evidence_signing_key.pem")))
+
 # Retention: beat sends alerts.purge_expired this often; each camera says how long its alerts stay.
 ALERTS_RETENTION_INTERVAL_S = env_float("ALERTS_RETENTION_INTERVAL_S", 3600.0, minimum=60.0, maximum=86400.0)
