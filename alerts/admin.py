@@ -3,6 +3,7 @@ rates; webhook destinations with their delivery health; API tokens that are neve
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -75,6 +76,9 @@ class AlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "created_at",
         "keyframe_preview",
         "crop_preview",
+        "clip_player",
+        "clip_status",
+        "clip_note",
         "measurements",
         "verification",
         "analysis",
@@ -99,11 +103,23 @@ class AlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 ]
             },
         ),
-        ("Evidence", {"fields": ["keyframe_preview", "crop_preview", "measurements"]}),
+        ("Evidence", {"fields": ["clip_player", "keyframe_preview", "crop_preview", "measurements"]}),
         ("Verification", {"fields": ["verification", "analysis", "description"]}),
         ("Review", {"fields": ["review_status", "review_note", "reviewed_by", "reviewed_at"]}),
         ("Bookkeeping", {"classes": ["collapse"], "fields": ["idempotency_key", "created_at"]}),
     ]
+
+    class Media:
+        css = {"all": ["alerts/player.css"]}
+        js = ["alerts/player.js"]
+
+    @admin.display(description="clip")
+    def clip_player(self, obj: Alert) -> str:
+        """The dashboard's player: the clip with the event's start and detection marked, boxes on request."""
+        from alerts.live import alert_data
+
+        (data,) = alert_data([obj])
+        return format_html('<div class="evidence-player" data-alert="{}"></div>', json.dumps(data, default=str))
 
     @admin.display(description="keyframe")
     def thumbnail(self, obj: Alert) -> str:

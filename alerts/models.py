@@ -91,6 +91,11 @@ class Alert(models.Model):
         null=True, blank=True, help_text="When the clip should be ready (detection + the camera's post-roll)."
     )
     clip_note = models.CharField(max_length=300, blank=True, help_text="How the clip was made, or why there is none.")
+    track = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Tracked boxes of the seconds up to the detection (the player's overlay).",
+    )
 
     verification = models.CharField(
         max_length=16, choices=Verification.choices, default=Verification.PENDING, db_index=True

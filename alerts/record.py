@@ -54,6 +54,7 @@ def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
         event_started_at=datetime.fromisoformat(payload["started_at"]),
         detected_at=datetime.fromisoformat(payload["detected_at"]),
         measurements=payload.get("measurements", {}),
+        track=payload.get("track", []),
     )
     if verdict is None:
         alert.verification = Alert.Verification.UNVERIFIED

@@ -25,6 +25,13 @@ class StripFrame(TypedDict):
     boxes: list[BoxInView]  # everyone tracked in that frame: their faces and plates are pixelated
 
 
+class TrackFrame(TypedDict):
+    """Boxes of everyone tracked in one detected frame, for the player's overlay (not burned into video)."""
+
+    t: float  # frame time relative to the triggering frame (negative: before it)
+    boxes: list[list[Any]]  # [track_id, class, x1, y1, x2, y2], normalized, 3 decimals
+
+
 class EventPayload(TypedDict):
     event_key: str  # idempotency key: one alert per event, however often the payload is delivered
     camera_id: int
@@ -40,3 +47,4 @@ class EventPayload(TypedDict):
     crop_key: str | None  # Redis key of the JPEG crop around group_box
     boxes: list[BoxInView]
     strip: NotRequired[list[StripFrame]]  # frames from just before the start to the trigger, oldest first
+    track: NotRequired[list[TrackFrame]]  # every detected frame of the last seconds up to the trigger

@@ -7,9 +7,11 @@ from pathlib import Path
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
+
+from core import ranges
 
 
 @require_GET
@@ -35,10 +37,12 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 @staff_member_required
-def protected_media(request: HttpRequest, path: str) -> FileResponse:
-    """Evidence images show people and plates: never served without a login, unlike static files."""
+def protected_media(request: HttpRequest, path: str) -> HttpResponse | StreamingHttpResponse:
+    """Evidence images and clips show people and plates: never served without a login, unlike static files.
+
+    Byte ranges are served (206), so a clip seeks in the browser's player."""
     root = Path(settings.MEDIA_ROOT).resolve()
     target = (root / path).resolve()
     if not target.is_relative_to(root) or not target.is_file():
         raise Http404("No such file")
-    return FileResponse(target.open("rb"))
+    return ranges.file_response(request, target)

@@ -79,11 +79,11 @@ def test_a_clip_is_cut_from_the_cache_as_an_mp4_with_its_index_first(tmp_path: P
     # A source that cannot be copied into a browser's MP4: re-encoded, one keyframe a second.
     source = Source(SourceKind.FILE, str(mpeg4_part2_copy(tmp_path)))
     began = time.time()
-    alert = make_alert(camera, event_started_at=datetime.fromtimestamp(began + 2.5, tz=UTC),
-                       detected_at=datetime.fromtimestamp(began + 3.0, tz=UTC))  # fmt: skip
+    alert = make_alert(camera, event_started_at=datetime.fromtimestamp(began + 3.5, tz=UTC),
+                       detected_at=datetime.fromtimestamp(began + 4.0, tz=UTC))  # fmt: skip
     with pytest.raises(clips.NotYet):  # nothing cached yet, and its end is still to come
         clips.cut_clip(alert.pk)
-    recorder = record(camera.pk, source, 6.5)
+    recorder = record(camera.pk, source, 7.5)
     assert recorder.copied is False
     assert clips.cut_clip(alert.pk) == "ready"
     alert.refresh_from_db()
@@ -98,7 +98,7 @@ def test_a_clip_is_cut_from_the_cache_as_an_mp4_with_its_index_first(tmp_path: P
     head = local.read_bytes()
     assert 0 <= head.find(b"moov") < head.find(b"mdat")  # faststart: plays while it loads
     # The clip starts at a keyframe at or before the wanted start, and ends at the wanted end.
-    wanted_start = began + 2.5 - 1.5
+    wanted_start = began + 3.5 - 1.5
     assert wanted_start - 1.05 <= alert.clip_started_at.timestamp() <= wanted_start + 0.3
     assert clips.cut_clip(alert.pk) == "ready"  # idempotent: a redelivered task changes nothing
 

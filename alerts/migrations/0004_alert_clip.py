@@ -46,5 +46,10 @@ class Migration(migrations.Migration):
             name='clip_status',
             field=models.CharField(choices=[('pending', 'Clip follows'), ('ready', 'Clip ready'), ('unavailable', 'No clip')], default='pending', max_length=16),
         ),
+        migrations.AddField(
+            model_name='alert',
+            name='track',
+            field=models.JSONField(blank=True, default=list, help_text="Tracked boxes of the seconds up to the detection (the player's overlay)."),
+        ),
         migrations.RunPython(existing_alerts_have_no_clip, migrations.RunPython.noop),
     ]

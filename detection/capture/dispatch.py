@@ -17,7 +17,7 @@ import numpy as np
 from django.conf import settings
 
 from cameras.boxes import NormBox, crop_rect, union_box
-from cameras.payload import BoxInView, EventPayload, StripFrame
+from cameras.payload import BoxInView, EventPayload, StripFrame, TrackFrame
 from core import tracing
 from core.redisclient import get_redis, key
 from core.taskbase import send
@@ -51,7 +51,8 @@ def crop_jpeg(jpeg: bytes, box: NormBox | None) -> bytes | None:
 
 
 def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, session: str,
-                  strip: list[PastFrame] | None = None) -> EventPayload:  # fmt: skip
+                  strip: list[PastFrame] | None = None,
+                  track: list[TrackFrame] | None = None) -> EventPayload:  # fmt: skip
     """Store the evidence and describe the event as JSON for the LLM and alerts tasks."""
     event_key = event.idempotency_key(session)
     box = event.group_box or union_box(t.last.box for t in frame.tracks if t.track_id in event.track_ids)
@@ -89,6 +90,7 @@ def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, sessio
         # Boxes of everyone in view: the LLM step blurs faces and plates from them before upload.
         "boxes": boxes,
         "strip": strip_frames,
+        "track": track or [],
     }
 
 
@@ -122,5 +124,8 @@ class DispatchingSink:
         self.history = history
 
     def __call__(self, event: CandidateEvent, frame: FrameTracks, jpeg: bytes) -> None:
-        strip = self.history.pick(event.started_at, event.triggered_at) if self.history is not None else None
-        dispatch(build_payload(event, frame, jpeg, self.session, strip))
+        if self.history is None:
+            dispatch(build_payload(event, frame, jpeg, self.session))
+            return
+        strip = self.history.pick(event.started_at, event.triggered_at)
+        dispatch(build_payload(event, frame, jpeg, self.session, strip, self.history.track(event.triggered_at)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from cameras.payload import BoxInView
+from cameras.payload import BoxInView, TrackFrame
 from detection.tracking import Track
 
 STRIP_FRAMES = 5
@@ -54,3 +54,12 @@ class FrameHistory:
             if best not in chosen:
                 chosen.append(best)
         return sorted(chosen, key=lambda f: f.ts)
+
+    def track(self, triggered_at: float) -> list[TrackFrame]:
+        """Every remembered frame's boxes up to the trigger, timed from it: the clip player's overlay."""
+        return [
+            {"t": round(f.ts - triggered_at, 3),
+             "boxes": [[b["track_id"], b["cls"], *(round(v, 3) for v in b["xyxy"])] for b in f.boxes]}
+            for f in self.frames
+            if f.ts <= triggered_at + 1e-6
+        ]  # fmt: skip
