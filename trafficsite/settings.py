@@ -180,7 +180,7 @@ DETECT_THREADS = env_int("DETECT_THREADS", 0, minimum=0, maximum=256)
 # H.264 sources; others are re-encoded). Off: alerts have no clip and no ffmpeg child runs.
 CLIP_RECORDING = env_bool("CLIP_RECORDING", True)
 CLIP_CACHE_S = env_float("CLIP_CACHE_S", 90.0, minimum=10.0, maximum=600.0)
-CLIP_SEGMENT_S = env_float("CLIP_SEGMENT_S", 1.0, minimum=0.5, maximum=10.0)
+CLIP_SEGMENT_S = env_float("CLIP_SEGMENT_S", 0.5, minimum=0.25, maximum=10.0)
 # How long after its expected time a clip is still waited for (a slow segment, a busy worker).
 CLIP_WAIT_S = env_float("CLIP_WAIT_S", 20.0, minimum=1.0, maximum=300.0)
 # A static scene still goes to detection this often, so parked or stalled vehicles stay tracked.

@@ -4,7 +4,7 @@ Started by the camera loop beside the frame reader. ffmpeg opens the source a se
 H.264 source, copies its compressed packets (``-c copy``) into MPEG-TS segments of about
 ``segment_s`` (cut at the camera's keyframes): nothing is decoded, so the loop's decoding cost is not
 doubled. A source a browser cannot play once copied into MP4 (MJPEG over HTTP, MPEG-4 part 2 files)
-is re-encoded to H.264 (libx264 ultrafast, a keyframe every second), which costs real CPU:
+is re-encoded to H.264 (libx264 ultrafast, a keyframe every segment), which costs real CPU:
 bench/clip_cache.py measures both. Each finished segment goes to Redis (cameras/clipcache.py) and
 its file is deleted, so the disk holds at most the segment being written and one finished one.
 
@@ -39,7 +39,7 @@ COPYABLE_CODECS = {"h264"}
 
 @dataclass(frozen=True)
 class RecorderConfig:
-    segment_s: float = 1.0  # target segment length; copied streams can only be cut at keyframes
+    segment_s: float = 0.5  # target segment length; copied streams can only be cut at their keyframes
     keep_s: float = 90.0  # how long segments stay in the cache (pre-roll + event + post-roll + a margin)
     poll_s: float = 0.2
     probe_timeout_s: float = 10.0
@@ -71,9 +71,9 @@ def ffmpeg_command(source: Source, folder: Path, config: RecorderConfig, *, copy
     if copy:
         codec = ["-c:v", "copy"]
     else:
-        # One keyframe a second: clips can then be cut to within a second of any time.
+        # A keyframe every segment: clips can then be cut to within a segment of any time.
         codec = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-                 "-force_key_frames", "expr:gte(t,n_forced*1)"]  # fmt: skip
+                 "-force_key_frames", f"expr:gte(t,n_forced*{config.segment_s})"]  # fmt: skip
     return [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
         *input_options(source), "-i", source.url,
