@@ -49,7 +49,8 @@ def purge_expired(*, now: datetime | None = None, batch_size: int = 500, time_bu
                 break
             names = [name for _, *files in rows for name in files if name]
             with transaction.atomic():
-                count, _ = Alert.objects.filter(pk__in=[row[0] for row in rows]).delete()
+                _, per_model = Alert.objects.filter(pk__in=[row[0] for row in rows]).delete()
+                count = per_model.get(Alert._meta.label, 0)  # alerts, not their review history rows
                 transaction.on_commit(lambda names=names: _delete_files(names))  # type: ignore[misc]
             deleted += count
             files += names

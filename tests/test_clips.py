@@ -19,6 +19,8 @@ from cameras.sources import Source, SourceKind
 from detection.assets import CLIP_CARS_TRUCK, asset_path
 from detection.capture.recorder import Recorder, RecorderConfig
 from tests.factories import make_alert, make_camera
+from tests.support.rtsp import RtspServer, looped_clip
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +132,44 @@ def test_a_new_alert_expects_its_clip_after_the_post_roll(settings) -> None:
     settings.CLIP_RECORDING = False
     off, _ = record_alert({**payload, "event_key": "clip-off"})  # type: ignore[typeddict-item]
     assert off.clip_status == Alert.ClipStatus.UNAVAILABLE and "CLIP_RECORDING" in off.clip_note
+
+
+@pytest.mark.slow
+def test_an_rtsp_camera_is_cached_without_decoding(tmp_path: Path) -> None:
+    """A real RTSP server (GStreamer's) as the camera: ffmpeg copies its H.264 packets over TCP."""
+    server = RtspServer(looped_clip(asset_path(CLIP_CARS_TRUCK), tmp_path / "loop.mp4", loops=5)).start()
+    try:
+        camera = make_camera()
+        recorder = record(camera.pk, Source(SourceKind.RTSP, server.url), 6.0)
+    finally:
+        server.kill()
+    cached = clipcache.segments(camera.pk, time.time() - 30, time.time() + 5)
+    assert recorder.copied is True and len(cached) >= 1 and all(s.copied for s in cached)
+    assert sum(s.end - s.start for s in cached) > 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_camera_process_fills_the_cache_and_its_ffmpeg_stops_with_it(test_database_url: str, monkeypatch) -> None:
+    """The real capture process (supervisor -> camera process -> camera loop) starts the recorder."""
+    import psutil
+
+    from detection.capture.supervisor import Supervisor
+
+    monkeypatch.setenv("TEST_DATABASE_URL", test_database_url)
+    camera = make_camera(detect_fps=2)
+    supervisor = Supervisor(owner="clips", lease_ttl_s=10, reconcile_s=0.5)
+
+    def cached() -> float | None:
+        supervisor.step()  # renews the camera's lease, as the supervisor's loop does
+        return clipcache.latest_end(camera.pk)
+
+    try:
+        wait_for(cached, 60, "segments of the camera in the cache")
+        pid = supervisor.children[camera.pk].process.pid
+        ffmpegs = [p for p in psutil.Process(pid).children(recursive=True) if p.name() == "ffmpeg"]
+        assert len(ffmpegs) == 1
+    finally:
+        supervisor.shutdown()
+    psutil.wait_procs(ffmpegs, timeout=10)
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in ffmpegs)

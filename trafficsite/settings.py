@@ -6,7 +6,9 @@ ALLOWED_HOSTS and HTTPS settings must be right or the process refuses to start.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -150,7 +152,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(DATA_DIR / "static")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(DATA_DIR / "media")))
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -158,6 +160,30 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Evidence (keyframes, crops, clips) goes through Django's storage API: local files under MEDIA_ROOT,
+# served to staff only (core.views.protected_media), or any S3-compatible store when STORAGE_S3_BUCKET
+# is set (django-storages with boto3, installed separately: pip install "django-storages[s3]"); its URLs
+# are then signed and expire after STORAGE_S3_URL_EXPIRE_S. See docs/evidence.md.
+STORAGE_S3_BUCKET = env_str("STORAGE_S3_BUCKET", "")
+if STORAGE_S3_BUCKET:
+    if importlib.util.find_spec("storages") is None or importlib.util.find_spec("boto3") is None:
+        raise ImproperlyConfigured(
+            'STORAGE_S3_BUCKET is set but django-storages or boto3 is missing: pip install "django-storages[s3]"'
+        )
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STORAGE_S3_BUCKET,
+            "endpoint_url": env_str("STORAGE_S3_ENDPOINT_URL", "") or None,  # e.g. MinIO, Ceph, moto
+            "region_name": env_str("STORAGE_S3_REGION", "") or None,
+            "access_key": env_secret("STORAGE_S3_ACCESS_KEY", required=False) or None,
+            "secret_key": env_secret("STORAGE_S3_SECRET_KEY", required=False) or None,
+            "querystring_auth": True,  # signed URLs: the bucket itself stays private
+            "querystring_expire": env_int("STORAGE_S3_URL_EXPIRE_S", 300, minimum=30, maximum=86400),
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
 # Model weights and sample clips, fetched once by `manage.py fetch_assets` (never at run time).
 ASSET_DIR = Path(env_str("TRAFFICSITE_ASSET_DIR", str(Path.home() / ".cache" / "trafficsite" / "assets")))
 

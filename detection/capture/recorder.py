@@ -59,7 +59,11 @@ def probe_codec(source: Source, timeout_s: float) -> str:
 
 def input_options(source: Source, *, probing: bool = False) -> list[str]:
     if source.kind is SourceKind.RTSP:
-        return ["-rtsp_transport", "tcp", "-timeout", "5000000"]
+        if probing:
+            return ["-rtsp_transport", "tcp", "-timeout", "5000000"]
+        # As Frigate reads RTSP: TCP, a socket timeout, corrupt packets dropped, missing pts generated.
+        return ["-avoid_negative_ts", "make_zero", "-fflags", "+genpts+discardcorrupt", "-rtsp_transport", "tcp",
+                "-timeout", "5000000"]  # fmt: skip
     if source.kind is SourceKind.HTTP:
         # An MJPEG stream has no timestamps of its own: each frame gets its arrival time.
         return [] if probing else ["-use_wallclock_as_timestamps", "1"]
@@ -70,6 +74,10 @@ def input_options(source: Source, *, probing: bool = False) -> list[str]:
 def ffmpeg_command(source: Source, folder: Path, config: RecorderConfig, *, copy: bool) -> list[str]:
     if copy:
         codec = ["-c:v", "copy"]
+        if source.kind is SourceKind.RTSP:
+            # RTP carries no decoding times: with B-frames the first packets have neither pts nor dts, which
+            # the MPEG-TS muxer refuses ("first pts and dts value must be set"). Fill each from the other.
+            codec += ["-bsf:v", "setts=dts=if(eq(DTS\\,NOPTS)\\,PTS\\,DTS):pts=if(eq(PTS\\,NOPTS)\\,DTS\\,PTS)"]
     else:
         # A keyframe every segment: clips can then be cut to within a segment of any time.
         codec = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
