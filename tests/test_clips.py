@@ -173,3 +173,24 @@ def test_the_camera_process_fills_the_cache_and_its_ffmpeg_stops_with_it(test_da
         supervisor.shutdown()
     psutil.wait_procs(ffmpegs, timeout=10)
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in ffmpegs)
+
+
+@pytest.mark.django_db(transaction=True)  # files are removed after the deletion commits
+def test_retention_deletes_clips_with_their_alerts_and_keeps_confirmed_ones() -> None:
+    from datetime import timedelta
+
+    from django.contrib.auth.models import User
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from alerts.retention import purge_expired
+
+    camera = make_camera(alert_retention_days=7)
+    old = timezone.now() - timedelta(days=8)
+    gone, kept = (make_alert(camera, detected_at=old, event_started_at=old - timedelta(seconds=1)) for _ in range(2))
+    for alert in (gone, kept):
+        alert.clip.save(f"clip{alert.pk}.mp4", ContentFile(b"\x00\x00\x00\x18ftypisom"), save=True)
+    Alert.objects.filter(pk=kept.pk).review("confirmed", User.objects.create_user("olga", is_staff=True))
+    assert purge_expired()["deleted"] == 1
+    assert not default_storage.exists(gone.clip.name) and default_storage.exists(kept.clip.name)
