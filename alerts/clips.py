@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 import subprocess
 import tempfile
 import time
@@ -96,6 +97,8 @@ def cut_clip(alert_id: int, *, now: float | None = None) -> str:
     cached_to = clipcache.latest_end(alert.camera_id)
     if (cached_to is None or cached_to < window.end) and now < window.end + settings.CLIP_WAIT_S:
         raise NotYet(max(0.5, min(5.0, window.end - (cached_to or now))))
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        return _unavailable(alert, "ffmpeg is not installed where the alerts worker runs.")
     found = _one_run(clipcache.segments(alert.camera_id, window.start, window.end))
     pieces = [(segment, clipcache.read(alert.camera_id, segment)) for segment in found]
     # Only the contiguous stretch that is still cached up to the last piece (TTLs expire oldest first).

@@ -194,3 +194,11 @@ def test_retention_deletes_clips_with_their_alerts_and_keeps_confirmed_ones() ->
     Alert.objects.filter(pk=kept.pk).review("confirmed", User.objects.create_user("olga", is_staff=True))
     assert purge_expired()["deleted"] == 1
     assert not default_storage.exists(gone.clip.name) and default_storage.exists(kept.clip.name)
+
+
+def test_without_ffmpeg_the_alert_says_why_it_has_no_clip(monkeypatch) -> None:
+    monkeypatch.setattr("alerts.clips.shutil.which", lambda name: None)
+    alert = make_alert(make_camera(pre_roll_s=0, post_roll_s=0))
+    assert clips.cut_clip(alert.pk, now=time.time() + 60) == "unavailable"
+    alert.refresh_from_db()
+    assert alert.clip_note == "ffmpeg is not installed where the alerts worker runs."

@@ -120,6 +120,12 @@ class Recorder(threading.Thread):
         self.stop_event.set()
 
     def run(self) -> None:
+        if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+            # ./run needs nothing but Python; clips need ffmpeg (scripts/system-deps.sh, the compose image).
+            logger.warning("camera %s: ffmpeg is not installed: no rolling clip cache, alerts come without clips",
+                           self.camera_id)  # fmt: skip
+            shutil.rmtree(self._folder, ignore_errors=True)
+            return
         failures = 0
         try:
             while not self.stop_event.is_set():
