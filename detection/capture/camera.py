@@ -156,7 +156,7 @@ class CameraLoop:
             self.reader.stop()
             if self.recorder is not None:
                 self.recorder.stop()
-                self.recorder.join(timeout=10)
+                self.recorder.join(timeout=6)  # the supervisor kills a camera process after 15 s
             self.reader.join(timeout=10)
             self.camera.set_status(Camera.Status.UNKNOWN)
             CAMERA_UP.labels(self.label).set(0)
