@@ -202,3 +202,20 @@ def test_without_ffmpeg_the_alert_says_why_it_has_no_clip(monkeypatch) -> None:
     assert clips.cut_clip(alert.pk, now=time.time() + 60) == "unavailable"
     alert.refresh_from_db()
     assert alert.clip_note == "ffmpeg is not installed where the alerts worker runs."
+
+
+def test_pre_roll_and_post_roll_are_set_per_camera_in_the_api_and_the_admin() -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.create_superuser("ada", password="x"))
+    camera = make_camera()
+    url = f"/api/v1/cameras/{camera.pk}/"
+    refused = client.patch(url, {"pre_roll_s": 45}, content_type="application/json")
+    assert refused.status_code == 400 and "pre_roll_s" in refused.json()
+    assert client.patch(url, {"pre_roll_s": 3, "post_roll_s": 8}, content_type="application/json").status_code == 200
+    camera.refresh_from_db()
+    assert (camera.pre_roll_s, camera.post_roll_s) == (3, 8)
+    page = client.get(f"/admin/cameras/camera/{camera.pk}/change/").content.decode()
+    assert 'name="pre_roll_s"' in page and 'name="post_roll_s"' in page

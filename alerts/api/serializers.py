@@ -204,6 +204,8 @@ class CameraSerializer(serializers.ModelSerializer[Camera]):
             "llm_calls_per_hour",
             "llm_privacy_blur",
             "alert_retention_days",
+            "pre_roll_s",
+            "post_roll_s",
             "status",
             "status_label",
             "status_changed_at",
