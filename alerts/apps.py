@@ -9,10 +9,10 @@ class AlertsConfig(AppConfig):
         from alerts import metrics, receivers
         from alerts.signals import alerts_reviewed
         from cameras.signals import camera_status_changed
-        from core import gauges
+        from core import collectors
 
         metrics.connect()  # alerts counted by type, severity and verdict as they are committed
-        gauges.register("alerts_open", "alerts.gauges.collect")
+        collectors.register("alerts_open", "alerts.gauges.collect")
         # Open dashboards hear of a camera's status change (sent by its capture process) through a
         # task: the capture process must not import Channels.
         camera_status_changed.connect(receivers.camera_status_changed, dispatch_uid="alerts:push-camera-status")

@@ -116,8 +116,15 @@ def evidence(alert: Alert) -> dict[str, Any]:
             "at": _iso(alert.reviewed_at),
             "note": alert.review_note,
             "history": [
-                {"status": e.status, "by": e.user.get_username() if e.user else None, "at": _iso(e.at), "note": e.note}
-                for e in alert.review_events.select_related("user").all()
+                {
+                    "status": r.status,
+                    "previous_status": r.previous_status,
+                    "by": r.reviewer.get_username() if r.reviewer else None,
+                    "at": _iso(r.at),
+                    "note": r.note,
+                }
+                # AlertReview (append-only), oldest first: the order in which it was decided.
+                for r in alert.reviews.select_related("reviewer").order_by("at", "pk")
             ],
         },
     }

@@ -32,6 +32,7 @@ from alerts import live
 from alerts.api.permissions import is_operator
 from alerts.asyncdb import db
 from alerts.models import Alert
+from alerts.wsaccess import Credential, credential_from_scope, still_allowed
 from cameras.models import Camera
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,28 @@ logger = logging.getLogger(__name__)
 REJOIN_EVERY_S = 600.0
 CAMERA_LIST_EVERY_S = 60.0
 MAX_BACKLOG = 500
+# Close codes: the user may no longer see alerts (logged out, deactivated, token deleted); the
+# socket reached ALERTS_WS_MAX_LIFETIME_S.
+CLOSE_FORBIDDEN = 4403
+CLOSE_LIFETIME = 4408
 
 
 class BadFilters(ValueError):
     pass
+
+
+# A subscription names at most this many cameras, each a database id (a bigint).
+MAX_CAMERAS = 200
+MAX_ID = 2**63 - 1
+
+
+def _whole(value: Any) -> int:
+    """An integer from a JSON number or a string of digits: no booleans, fractions, NaN or infinities."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    if isinstance(value, str) and len(value) > 20:
+        raise ValueError("too long")
+    return int(value)  # OverflowError for infinities, ValueError for NaN and non-numbers
 
 
 @dataclass(frozen=True)
@@ -58,11 +77,17 @@ class Filters:
         try:
             if isinstance(cameras, str):
                 cameras = [c for c in cameras.split(",") if c.strip()]
-            camera_ids = tuple(sorted({int(c) for c in (cameras or [])}))
-            severity = int(min_severity) if min_severity not in (None, "") else 1
-            backlog = int(limit) if limit not in (None, "") else settings.ALERTS_WS_BACKLOG
-        except (TypeError, ValueError):
+            if cameras is not None and not isinstance(cameras, list):
+                raise TypeError("cameras is not a list")
+            if len(cameras or []) > MAX_CAMERAS:
+                raise BadFilters(f"at most {MAX_CAMERAS} cameras per subscription")
+            camera_ids = tuple(sorted({_whole(c) for c in (cameras or [])}))
+            severity = _whole(min_severity) if min_severity not in (None, "") else 1
+            backlog = _whole(limit) if limit not in (None, "") else settings.ALERTS_WS_BACKLOG
+        except (TypeError, ValueError, OverflowError):
             raise BadFilters("cameras must be ids, min_severity and limit integers") from None
+        if not all(1 <= c <= MAX_ID for c in camera_ids):
+            raise BadFilters("camera ids are positive database ids")
         if not 1 <= severity <= 4:
             raise BadFilters("min_severity must be 1 (low) to 4 (critical)")
         if not 0 <= backlog <= MAX_BACKLOG:
@@ -86,6 +111,8 @@ class AlertsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     filters: Filters
     joined: list[str]
     camera_ids: list[int]
+    credential: Credential
+    connected_at: float
     heartbeat: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
@@ -95,6 +122,8 @@ class AlertsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         self.joined = []
         self.camera_ids = []
+        self.credential = credential_from_scope(self.scope)
+        self.connected_at = time.monotonic()
         error = None
         try:
             filters = Filters.from_query(self.scope.get("query_string", b""))
@@ -141,7 +170,13 @@ class AlertsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
+            if now - self.connected_at >= settings.ALERTS_WS_MAX_LIFETIME_S:
+                await self.close(code=CLOSE_LIFETIME)  # the dashboard reconnects, logging in afresh
+                return
             try:
+                if not await still_allowed(self.credential):
+                    await self.close(code=CLOSE_FORBIDDEN)
+                    return
                 if now - camera_list_at >= CAMERA_LIST_EVERY_S:
                     camera_list_at = now
                     self.camera_ids = await enabled_camera_ids()
@@ -168,6 +203,12 @@ class AlertsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.subscribe(filters)
         else:
             await self.send_json({"type": "error", "error": 'expected {"type": "subscribe" | "ping", ...}'})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if text_data is None:  # a binary frame: answered, not a crash of the consumer
+            await self.send_json({"type": "error", "error": "only JSON text frames are understood"})
+            return
+        await super().receive(text_data=text_data, **kwargs)
 
     @classmethod
     async def decode_json(cls, text_data: str) -> Any:

@@ -27,11 +27,15 @@ class AlertQuerySet(models.QuerySet["Alert"]):
         }
         if note:
             fields["review_note"] = note
-        ids = list(self.values_list("pk", flat=True))
+        previous = dict(self.values_list("pk", "review_status"))
+        ids = list(previous)
         count = Alert.objects.filter(pk__in=ids).update(**fields)
-        # Every review is kept, not only the latest: the evidence bundle shows who decided what, when.
-        ReviewEvent.objects.bulk_create(
-            ReviewEvent(alert_id=pk, status=status, user_id=getattr(user, "pk", None), note=note) for pk in ids
+        # Append-only history: an un-confirm (after which retention may delete the evidence) or a
+        # changed note never erases who decided what before.
+        reviewer_id = getattr(user, "pk", None)
+        AlertReview.objects.bulk_create(
+            AlertReview(alert_id=pk, status=status, previous_status=old, reviewer_id=reviewer_id, note=note)
+            for pk, old in previous.items()
         )
         if ids:
             transaction.on_commit(lambda: alerts_reviewed.send(sender=Alert, alert_ids=ids))
@@ -70,6 +74,9 @@ class Alert(models.Model):
     event_type = models.CharField(max_length=32, choices=EVENT_TYPE_CHOICES, db_index=True)
     risk_types = models.JSONField(default=list, blank=True, help_text="All risk types named by the rule and the LLM.")
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.MEDIUM, db_index=True)
+    # The rule's own severity, kept when a verdict replaces ``severity``: a "harmless" verdict (which a
+    # picture could talk the model into) does not silence the pagers for what the rule rated high.
+    rule_severity = models.PositiveSmallIntegerField(choices=Severity.choices, null=True, blank=True)
     confidence = models.FloatField(default=0.5)
     track_ids = models.JSONField(default=list, blank=True)
 
@@ -133,23 +140,6 @@ class Alert(models.Model):
         return f"{self.get_event_type_display()} #{self.pk} at {self.detected_at:%Y-%m-%d %H:%M:%S}"
 
 
-class ReviewEvent(models.Model):
-    """One review of an alert (admin, dashboard or API), in order: the history behind its review status."""
-
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="review_events")
-    status = models.CharField(max_length=16, choices=Alert.Review.choices)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="+")  # fmt: skip
-    note = models.TextField(blank=True)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["at", "pk"]
-
-    def __str__(self) -> str:
-        return f"{self.get_status_display()} by {self.user or 'someone'} at {self.at:%Y-%m-%d %H:%M:%S}"
-
-
 class WebhookDestination(models.Model):
     """An HTTPS endpoint that receives alerts at or above a severity, signed with its own secret.
 
@@ -209,3 +199,20 @@ class WebhookDestination(models.Model):
             last_failure_at=timezone.now(),
             last_error=error[:2000],
         )
+
+
+class AlertReview(models.Model):
+    """One review decision, appended by ``AlertQuerySet.review`` and never changed or deleted by hand."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="reviews")
+    status = models.CharField(max_length=20, choices=Alert.Review.choices)
+    previous_status = models.CharField(max_length=20, choices=Alert.Review.choices)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.previous_status} -> {self.status}"

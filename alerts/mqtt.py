@@ -20,15 +20,9 @@ from django.conf import settings
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.models import Alert
-from alerts.notifications import ALERT_CREATED, message
+from alerts.notifications import ALERT_CREATED, TransportError, message
 
 logger = logging.getLogger(__name__)
-
-
-class PublishError(Exception):
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 def topic(camera_id: int) -> str:
@@ -36,7 +30,7 @@ def topic(camera_id: int) -> str:
 
 
 def publish_alert(alert_id: int) -> str:
-    """Publish one alert. Returns "sent" or why nothing was sent; raises PublishError."""
+    """Publish one alert. Returns "sent" or why nothing was sent; raises TransportError."""
     if not settings.MQTT_URL:
         return "mqtt off"
     alert = Alert.objects.select_related("camera", "reviewed_by").filter(pk=alert_id).first()
@@ -73,22 +67,22 @@ def publish(url: str, topic_name: str, payload: str) -> None:
     try:
         client.connect(host, parts.port or (8883 if parts.scheme == "mqtts" else 1883), keepalive=30)
     except (OSError, ValueError) as exc:
-        raise PublishError(f"cannot connect to the MQTT broker at {host}: {exc}", permanent=False) from None
+        raise TransportError(f"cannot connect to the MQTT broker at {host}: {exc}", permanent=False) from None
     client.loop_start()
     try:
         if not connected.wait(timeout):
-            raise PublishError(f"no CONNACK from the MQTT broker at {host} within {timeout} s", permanent=False)
+            raise TransportError(f"no CONNACK from the MQTT broker at {host} within {timeout} s", permanent=False)
         reason = outcome["reason"]
         if getattr(reason, "is_failure", False):
             # Bad credentials or a refused client: a retry with the same settings fails the same way.
-            raise PublishError(f"the MQTT broker at {host} refused the connection: {reason}", permanent=True)
+            raise TransportError(f"the MQTT broker at {host} refused the connection: {reason}", permanent=True)
         info = client.publish(topic_name, payload, qos=settings.MQTT_QOS)
         try:
             info.wait_for_publish(timeout)
         except (RuntimeError, ValueError) as exc:
-            raise PublishError(f"MQTT publish failed: {exc}", permanent=False) from None
+            raise TransportError(f"MQTT publish failed: {exc}", permanent=False) from None
         if not info.is_published():
-            raise PublishError(f"the MQTT broker at {host} did not acknowledge within {timeout} s", permanent=False)
+            raise TransportError(f"the MQTT broker at {host} did not acknowledge within {timeout} s", permanent=False)
     finally:
         client.disconnect()
         client.loop_stop()

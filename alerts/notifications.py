@@ -1,11 +1,14 @@
 """Which notifications an alert sends, and the message they carry (webhooks and MQTT alike).
 
-Alerts the LLM judged harmless are shown on the dashboard but sent nowhere: a pager that rings for
-them would be muted by the people it is meant to wake.
+Alerts the LLM judged harmless are shown on the dashboard but sent nowhere (a pager that rings for
+them would be muted by the people it is meant to wake), except when the rule itself rated the event
+at least NOTIFY_REJECTED_MIN_SEVERITY: a picture can carry text that talks the model into "harmless"
+(visual prompt injection), so for those the rule decides, and the message says the model disagreed.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -19,19 +22,46 @@ logger = logging.getLogger(__name__)
 ALERT_CREATED = "alert.created"
 
 
+class TransportError(Exception):
+    """A notification that could not be delivered (a webhook POST, an MQTT publish).
+
+    ``permanent``: retrying the same request cannot help (the receiver refused it, the broker refused
+    our credentials); the task gives up and leaves a failed job to replay once it is fixed.
+    ``retry_after``: seconds the receiver asked us to wait (HTTP ``Retry-After``), if it said.
+    """
+
+    # Defaults, so that Celery can rebuild the exception from its message alone (a FailedJob's error).
+    def __init__(self, message: str, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+def routing_severity(alert: Alert) -> int | None:
+    """The severity notifications are routed by, or None when the alert is sent nowhere."""
+    if alert.verification != Alert.Verification.REJECTED:
+        return int(alert.severity)
+    rule = int(alert.rule_severity or 0)
+    return rule if rule >= settings.NOTIFY_REJECTED_MIN_SEVERITY else None
+
+
 def notifiable(alert: Alert) -> bool:
-    return alert.verification != Alert.Verification.REJECTED
+    return routing_severity(alert) is not None
 
 
 def webhook_destinations(alert: Alert) -> list[WebhookDestination]:
-    if not notifiable(alert):
+    severity = routing_severity(alert)
+    if severity is None:
         return []
-    candidates = WebhookDestination.objects.filter(enabled=True, min_severity__lte=alert.severity)
-    return [d for d in candidates.prefetch_related("cameras") if d.wants(alert)]
+    routed = copy.copy(alert)
+    routed.severity = severity
+    candidates = WebhookDestination.objects.filter(enabled=True, min_severity__lte=severity)
+    return [d for d in candidates.prefetch_related("cameras") if d.wants(routed)]
 
 
 def wants_mqtt(alert: Alert) -> bool:
-    return bool(settings.MQTT_URL) and notifiable(alert) and alert.severity >= settings.MQTT_MIN_SEVERITY
+    severity = routing_severity(alert)
+    return bool(settings.MQTT_URL) and severity is not None and severity >= settings.MQTT_MIN_SEVERITY
 
 
 def enqueue(alert: Alert) -> int:
@@ -60,4 +90,8 @@ def message(event: str, alert: Alert) -> dict[str, Any]:
         for field in ("keyframe_url", "crop_url", "dashboard_url"):
             if data.get(field):
                 data[field] = settings.SITE_URL + data[field]
+    if alert.verification == Alert.Verification.REJECTED:
+        data["llm_disagrees"] = (
+            f"The model judged this harmless; sent because the rule rated it {alert.get_rule_severity_display()}."
+        )
     return {"event": event, "sent_at": timezone.now().isoformat(), "alert": data}

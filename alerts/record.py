@@ -1,6 +1,6 @@
 """Persist a candidate event as an Alert, exactly once per event key.
 
-Called by ``alerts.record_alert`` with the payload built in ``analysis.candidates`` and, when the
+Called by ``alerts.record_alert`` with the payload built in ``detection.capture.dispatch`` and, when the
 LLM judged it, the id of its LLMAnalysis row and the verdict. Redelivery or a second call for the
 same event finds the existing row and changes nothing. The call that creates the row announces it
 after the commit (dashboards, webhooks, MQTT), once.
@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from alerts import clips
 from alerts.models import Alert
-from cameras.payload import EventPayload
+from cameras.payload import EventPayload, evidence_keys
 from core.redisclient import get_redis
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
         event_type=payload["event_type"],
         risk_types=[payload["event_type"]],
         severity=payload.get("severity", Alert.Severity.MEDIUM),
+        rule_severity=payload.get("severity", Alert.Severity.MEDIUM),
         confidence=RULES_CONFIDENCE,
         track_ids=payload.get("track_ids", []),
         event_started_at=datetime.fromisoformat(payload["started_at"]),
@@ -69,7 +70,7 @@ def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
     # The analysis row says what the LLM step did, verdict or not (blocked, capped, keys out...).
     alert.analysis_id = analysis_id
     client = get_redis()
-    for field, evidence_key in (("keyframe", payload.get("keyframe_key")), ("crop", payload.get("crop_key"))):
+    for field, evidence_key in zip(("keyframe", "crop"), evidence_keys(payload), strict=True):
         data = client.get(evidence_key) if evidence_key else None
         if isinstance(data, bytes) and data:
             getattr(alert, field).save(f"{payload['event_key'][:16]}-{field}.jpg", ContentFile(data), save=False)
@@ -79,9 +80,12 @@ def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
             # After the commit, and only for the call that created the row: one broadcast per event.
             transaction.on_commit(lambda: announce(alert.pk))
             transaction.on_commit(lambda: clips.schedule(alert))
-    except IntegrityError:
+    except Exception as exc:
+        # The evidence files were saved before the insert: without a row they belong to nobody.
         for field in ("keyframe", "crop"):
             getattr(alert, field).delete(save=False)
+        if not isinstance(exc, IntegrityError):
+            raise
         # Only a row with this event key makes it a duplicate (another worker recorded the event
         # between our check and our insert); any other violation (an unknown camera, a value out of
         # range) is a real error and fails the task into a FailedJob.

@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
@@ -49,15 +50,32 @@ def purge_expired(*, now: datetime | None = None, batch_size: int = 500, time_bu
                 break
             names = [name for _, *files in rows for name in files if name]
             with transaction.atomic():
-                _, per_model = Alert.objects.filter(pk__in=[row[0] for row in rows]).delete()
-                count = per_model.get(Alert._meta.label, 0)  # alerts, not their review history rows
+                # Alerts only: the count of delete() also has their review history (AlertReview) in it.
+                _, by_model = Alert.objects.filter(pk__in=[row[0] for row in rows]).delete()
+                count = by_model.get(Alert._meta.label, 0)
                 transaction.on_commit(lambda names=names: _delete_files(names))  # type: ignore[misc]
             deleted += count
             files += names
     if deleted:
         logger.info("retention: deleted %d alert(s) and %d image(s)%s", deleted, len(files),
                     "" if complete else "; more left for the next run")  # fmt: skip
+    purge_records(now)
     return {"deleted": deleted, "images": len(files), "complete": complete}
+
+
+def purge_records(now: datetime) -> dict[str, int]:
+    """LLM analyses (raw replies, request ids) and failed jobs (task arguments) are kept a bounded
+    time too: analyses that an alert still links to stay with it."""
+    from analysis.models import LLMAnalysis
+    from core.models import FailedJob
+
+    analyses_before = now - timedelta(days=settings.LLM_ANALYSIS_RETENTION_DAYS)
+    jobs_before = now - timedelta(days=settings.FAILED_JOB_RETENTION_DAYS)
+    analyses, _ = LLMAnalysis.objects.filter(created_at__lt=analyses_before, alert__isnull=True).delete()
+    jobs, _ = FailedJob.objects.filter(failed_at__lt=jobs_before).delete()
+    if analyses or jobs:
+        logger.info("retention: deleted %d LLM analysis row(s) and %d failed job(s)", analyses, jobs)
+    return {"analyses": analyses, "failed_jobs": jobs}
 
 
 def _delete_files(names: list[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +10,10 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from alerts import clips, live, mqtt, record, retention, webhooks
+from alerts.models import WebhookDestination
+from alerts.notifications import TransportError
 from cameras.payload import EventPayload
+from core import backoff
 from core.taskbase import task
 from core.topology import (
     CUT_CLIP,
@@ -20,6 +22,7 @@ from core.topology import (
     PURGE_EXPIRED,
     PUSH_CAMERA_STATUS,
     RECORD_ALERT,
+    TEST_WEBHOOK,
 )
 
 
@@ -50,10 +53,10 @@ def push_camera_status(camera_id: int) -> bool:
 
 
 def backoff_s(retries: int, hint_s: float | None = None) -> float:
-    """Exponential back-off with jitter (half fixed, half random); a receiver's Retry-After wins if longer."""
+    """Seconds before the next try of a notification (``retries`` made so far): exponential with
+    equal jitter (at least half the step); a receiver's Retry-After wins if longer, up to the cap."""
     cap = float(settings.NOTIFY_RETRY_BACKOFF_MAX_S)
-    delay = min(cap, float(settings.NOTIFY_RETRY_BACKOFF_S) * 2.0**retries)
-    delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not a secret
+    delay = backoff.exponential_s(retries + 1, base_s=float(settings.NOTIFY_RETRY_BACKOFF_S), cap_s=cap, jitter=0.5)
     return min(cap, max(delay, hint_s or 0.0))
 
 
@@ -69,10 +72,23 @@ def backoff_s(retries: int, hint_s: float | None = None) -> float:
 def deliver_webhook(self: Any, alert_id: int, destination_id: int) -> str:
     try:
         return webhooks.deliver(alert_id, destination_id)
-    except webhooks.DeliveryError as exc:
+    except TransportError as exc:
         if exc.permanent:
             raise  # a FailedJob, replayable once the receiver is fixed
-        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries, exc.retry_after_s)) from None
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries, exc.retry_after)) from None
+
+
+@task(TEST_WEBHOOK, soft_time_limit=settings.WEBHOOK_TIMEOUT_S + 5, time_limit=settings.WEBHOOK_TIMEOUT_S + 15)
+def test_webhook(destination_id: int) -> str:
+    """The admin's test event: one attempt; the outcome is recorded on the destination, not retried."""
+    destination = WebhookDestination.objects.filter(pk=destination_id).first()
+    if destination is None:
+        return "destination gone"
+    try:
+        webhooks.send_test(destination)
+    except TransportError as exc:
+        return f"failed: {exc}"
+    return "accepted"
 
 
 @task(
@@ -87,10 +103,10 @@ def deliver_webhook(self: Any, alert_id: int, destination_id: int) -> str:
 def publish_mqtt(self: Any, alert_id: int) -> str:
     try:
         return mqtt.publish_alert(alert_id)
-    except mqtt.PublishError as exc:
+    except TransportError as exc:
         if exc.permanent:
-            raise
-        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries)) from None
+            raise  # e.g. the broker refused our credentials: a FailedJob to replay once fixed
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries, exc.retry_after)) from None
 
 
 @task(PURGE_EXPIRED)

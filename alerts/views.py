@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
@@ -58,6 +59,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def camera_snapshot(request: HttpRequest, camera_id: int) -> HttpResponse:
     """The latest annotated frame of a camera, from its capture process (Redis, a few seconds old)."""
+    if not request.user.has_perm("cameras.view_camera"):  # as the admin's snapshot view asks
+        raise PermissionDenied("Seeing a camera's picture needs the permission to view cameras.")
     jpeg = read_snapshot(camera_id)
     if not jpeg:
         raise Http404("No live image: the camera is not being captured.")

@@ -23,7 +23,9 @@ import requests
 from django.conf import settings
 
 from alerts.models import Alert, WebhookDestination
-from alerts.notifications import ALERT_CREATED, message
+from alerts.notifications import ALERT_CREATED, TransportError, message
+from alerts.webhook_guard import MAX_RESPONSE_BYTES, check_url
+from core.netguard import AddressRefused, Unresolvable
 from core.redact import redact_text
 
 logger = logging.getLogger(__name__)
@@ -33,16 +35,6 @@ TIMESTAMP_HEADER = "X-Trafficsite-Timestamp"
 EVENT_HEADER = "X-Trafficsite-Event"
 DELIVERY_HEADER = "X-Trafficsite-Delivery"
 TEST_EVENT = "test"
-
-
-class DeliveryError(Exception):
-    """A failed attempt. ``permanent``: retrying cannot help (the receiver refused the request)."""
-
-    # Defaults, so that Celery can rebuild the exception from its message alone (a FailedJob's error).
-    def __init__(self, message: str, permanent: bool = False, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-        self.retry_after_s = retry_after_s
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -71,7 +63,7 @@ def public_url(url: str) -> str:
 
 
 def deliver(alert_id: int, destination_id: int) -> str:
-    """Send one alert to one destination. Returns "sent" or why nothing was sent; raises DeliveryError."""
+    """Send one alert to one destination. Returns "sent" or why nothing was sent; raises TransportError."""
     destination = WebhookDestination.objects.filter(pk=destination_id).first()
     if destination is None or not destination.enabled:
         return "destination gone or disabled"
@@ -96,21 +88,38 @@ def post(destination: WebhookDestination, payload: Mapping[str, object], *, deli
     }
     timeout = settings.WEBHOOK_TIMEOUT_S
     try:
-        response = requests.post(
-            destination.url, data=body, headers=headers, timeout=(min(5.0, timeout), timeout), allow_redirects=False
-        )
+        check_url(destination.url)  # again at send time: the name may resolve elsewhere by now
+    except AddressRefused as exc:  # a name that does not resolve may only be down for a while
+        fail(destination, str(exc), permanent=not isinstance(exc, Unresolvable))
+    try:
+        # Streamed, and at most MAX_RESPONSE_BYTES read: a receiver cannot make the worker hold a big body.
+        with requests.post(
+            destination.url, data=body, headers=headers, timeout=(min(5.0, timeout), timeout), allow_redirects=False,
+            stream=True,
+        ) as response:  # fmt: skip
+            head = read_head(response)
     except requests.RequestException as exc:
         fail(destination, transport_error(exc, destination.url), permanent=False)
     if 200 <= response.status_code < 300:
         destination.record_success()
         logger.info("webhook %s: delivered %s", destination.name, delivery_id)
         return
-    snippet = " ".join(response.text[:200].split())
+    snippet = " ".join(head.decode("utf-8", "replace")[:200].split())
     error = f"HTTP {response.status_code}" + (f": {snippet}" if snippet else "")
     # 4xx means the receiver refused this request; retrying it unchanged cannot help (except for
     # time-outs and rate limits). 3xx too: redirects are not followed, so the URL needs fixing.
     permanent = response.status_code < 500 and response.status_code not in (408, 425, 429)
-    fail(destination, error, permanent=permanent, retry_after_s=retry_after(response))
+    fail(destination, error, permanent=permanent, retry_after=retry_after(response))
+
+
+def read_head(response: requests.Response) -> bytes:
+    """The first MAX_RESPONSE_BYTES of a streamed answer (iter_content turns read errors into requests')."""
+    head = b""
+    for chunk in response.iter_content(1024):
+        head += chunk
+        if len(head) >= MAX_RESPONSE_BYTES:
+            break
+    return head[:MAX_RESPONSE_BYTES]
 
 
 def transport_error(exc: requests.RequestException, url: str) -> str:
@@ -126,12 +135,10 @@ def transport_error(exc: requests.RequestException, url: str) -> str:
     return f"{type(exc).__name__} ({public_url(url)}): {text}"[:500]
 
 
-def fail(
-    destination: WebhookDestination, error: str, *, permanent: bool, retry_after_s: float | None = None
-) -> NoReturn:
+def fail(destination: WebhookDestination, error: str, *, permanent: bool, retry_after: float | None = None) -> NoReturn:
     destination.record_failure(error)
     logger.warning("webhook %s: %s (%s)", destination.name, error, "permanent" if permanent else "will retry")
-    raise DeliveryError(error, permanent=permanent, retry_after_s=retry_after_s)
+    raise TransportError(error, permanent=permanent, retry_after=retry_after)
 
 
 def retry_after(response: requests.Response) -> float | None:
@@ -149,7 +156,7 @@ def retry_after(response: requests.Response) -> float | None:
 
 
 def send_test(destination: WebhookDestination) -> None:
-    """A signed test event, sent at once (the admin's "send a test" action); raises DeliveryError."""
+    """A signed test event (the admin's "send a test" action, run as a task); raises TransportError."""
     from django.utils import timezone
 
     payload = {"event": TEST_EVENT, "sent_at": timezone.now().isoformat(), "destination": destination.name}

@@ -13,11 +13,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from analysis.budget import Budget
-from analysis.conf import CONF
 from analysis.keypool import KeyPool
 from analysis.models import LLMAnalysis
-
-STATE_COLOURS = {"active": "#1a7f37", "probing": "#9a6700", "cooling": "#9a6700", "disabled": "#cf222e"}
 
 
 @admin.register(LLMAnalysis)
@@ -69,7 +66,6 @@ class LLMAnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         keys = [
             {
                 "key": item,
-                "colour": STATE_COLOURS.get(item.state, "#57606a"),
                 "success_pct": None if item.success_rate is None else round(100 * item.success_rate),
                 "last_used": _when(item.last_used),
                 "changed_at": _when(item.changed_at),
@@ -83,7 +79,7 @@ class LLMAnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "keys": keys,
             "can_manage": request.user.has_perm("analysis.manage_keypool"),
             "level": budget.level(),
-            "conf": CONF,
+            "conf": budget.conf,
             "calls_last_hour": budget.calls_last_hour(),
             "model": settings.DASHSCOPE_MODEL,
             "endpoint": settings.DASHSCOPE_BASE_URL or "DashScope (the SDK's default endpoint)",

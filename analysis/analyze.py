@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +33,7 @@ from analysis import client, metrics
 from analysis.budget import Budget
 from analysis.claim import EventClaim
 from analysis.client import CallFailed, Failure, Reply
-from analysis.conf import CONF, LLMConf
+from analysis.conf import LLMConf, current
 from analysis.keypool import KeyLease, KeyPool, PoolExhausted
 from analysis.models import LLMAnalysis
 from analysis.privacy import UploadImage, prepare_images
@@ -42,7 +41,8 @@ from analysis.prompts import CURRENT, build_messages, build_repair_messages, tem
 from analysis.strip import strip_images
 from analysis.verdict import VerdictError, parse_verdict
 from cameras.models import Camera
-from cameras.payload import EventPayload
+from cameras.payload import EventPayload, evidence_keys
+from core import backoff
 from core.redact import redact_text
 from core.redisclient import get_redis, key
 from core.taskbase import send
@@ -127,8 +127,9 @@ class Usage:
     prompt_version: str = CURRENT.version
 
 
-def analyze_event(payload: EventPayload, *, task_id: str, conf: LLMConf = CONF) -> Outcome:
+def analyze_event(payload: EventPayload, *, task_id: str, conf: LLMConf | None = None) -> Outcome:
     started = time.monotonic()
+    conf = conf or current()
     event_key = payload["event_key"]
     camera = Camera.objects.filter(pk=payload["camera_id"]).first()
     if camera is None:
@@ -144,7 +145,7 @@ def analyze_event(payload: EventPayload, *, task_id: str, conf: LLMConf = CONF) 
     claim = EventClaim(event_key, task_id)
     if not claim.acquire():
         # Not an error: come back when the other task is done, and find its analysis then.
-        countdown = random.uniform(1.0, 2.0)  # noqa: S311
+        countdown = backoff.stretched_s(1.0, spread=1.0)  # 1 to 2 s
         raise RetryLater(Busy("another task is analysing this event"), counted=False, countdown=countdown)
     try:
         return _judge(payload, camera, conf, started)
@@ -219,8 +220,7 @@ def _reserve(payload: EventPayload, camera: Camera, budget: Budget) -> None:
 
 def _images(payload: EventPayload, camera: Camera, conf: LLMConf) -> list[UploadImage]:
     store = get_redis()
-    keyframe, crop = (store.get(name) if name else None for name in (payload.get("keyframe_key"),
-                                                                       payload.get("crop_key")))  # fmt: skip
+    keyframe, crop = (store.get(name) if name else None for name in evidence_keys(payload))
     group_box = payload.get("group_box")
     images = prepare_images(
         keyframe if isinstance(keyframe, bytes) else None,
@@ -354,11 +354,11 @@ class Caller:
         if time.time() + seconds > self.deadline:
             raise _Fallback(reason, f"a verdict could not come within {self.conf.max_event_delay_s:.0f} s")
         if waited + seconds > self.conf.inline_wait_max_s:
-            countdown = seconds * random.uniform(1.0, 1.2)  # noqa: S311
+            countdown = backoff.stretched_s(seconds, spread=0.2)
             raise RetryLater(Busy(f"waiting: {reason}"), counted=False, countdown=countdown)
         # Sleeping keeps the pool slot, which is right: with the shared budget empty, no other LLM
         # task could use it either. Jitter keeps workers from all waking at the same instant.
-        pause = seconds * random.uniform(1.0, 1.2)  # noqa: S311
+        pause = backoff.stretched_s(seconds, spread=0.2)
         time.sleep(pause)
         return waited + pause
 
@@ -400,7 +400,7 @@ def _deadline(payload: EventPayload, conf: LLMConf) -> float:
     return max(detected, time.time() - conf.max_event_delay_s / 2) + conf.max_event_delay_s
 
 
-def retry_countdown(later: RetryLater, task_id: str, conf: LLMConf = CONF) -> float:
+def retry_countdown(later: RetryLater, task_id: str, conf: LLMConf | None = None) -> float:
     """Seconds until the task's next run; re-raises the cause once errors have used up the retries.
 
     Failed runs are counted in Redis per task id: Celery's own retry counter also counts the waits,
@@ -409,6 +409,7 @@ def retry_countdown(later: RetryLater, task_id: str, conf: LLMConf = CONF) -> fl
     if not later.counted:
         # Waits end at the event's deadline; the cap keeps them inside the broker's visibility timeout.
         return min(later.countdown, LONGEST_RETRY_BACKOFF_S)
+    conf = conf or current()
     name = key("llm", "failures", task_id)
     pipe = get_redis().pipeline()
     pipe.incr(name)
@@ -416,9 +417,8 @@ def retry_countdown(later: RetryLater, task_id: str, conf: LLMConf = CONF) -> fl
     failures = int(pipe.execute()[0])
     if failures > conf.max_retries:
         raise later.cause
-    # Exponential back-off with "equal jitter": at least half the step, so retries still spread out.
-    step = min(conf.retry_backoff_max_s, conf.retry_backoff_s * 2 ** (failures - 1))
-    return float(step * random.uniform(0.5, 1.0))  # noqa: S311
+    # "Equal jitter": at least half the step, so retries still spread out.
+    return backoff.exponential_s(failures, base_s=conf.retry_backoff_s, cap_s=conf.retry_backoff_max_s, jitter=0.5)
 
 
 def _fallback(payload: EventPayload, camera: Camera, out: _Fallback, usage: Usage) -> Outcome:

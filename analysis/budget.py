@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import redis
 
-from analysis.conf import CONF, LLMConf
+from analysis.conf import LLMConf, current
 from cameras.payload import EventPayload
 from core.redisclient import get_redis, key
 
@@ -87,8 +87,8 @@ class BudgetLevel:
 
 
 class Budget:
-    def __init__(self, conf: LLMConf = CONF, client: redis.Redis | None = None) -> None:
-        self.conf = conf
+    def __init__(self, conf: LLMConf | None = None, client: redis.Redis | None = None) -> None:
+        self.conf = conf or current()
         self.redis = client or get_redis()
         self.bucket = key("llm", "budget")
         self._take = self.redis.register_script(_TAKE)

@@ -13,7 +13,6 @@ the settings of each process and are looked up by id.
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,7 +22,8 @@ import redis
 from django.conf import settings
 
 from analysis import metrics
-from analysis.conf import CONF, LLMConf
+from analysis.conf import LLMConf, current
+from core import backoff
 from core.redact import key_id, mask_key, redact_text
 from core.redisclient import get_redis, key
 
@@ -79,8 +79,10 @@ return {0, disabled, wait_ms, busy}
 """
 
 # KEYS: the key's hash and lease set. ARGV: lease id, result (ok | fail | throttled | refused), error
-# code, detail, cool-down base (s), cool-down max (s), jitter factor. A disabled key stays disabled
-# whatever a call that was in flight reports afterwards.
+# code, detail, n, then n cool-downs (s) after the 1st, 2nd, ... consecutive 429 (the last, the cap,
+# also for any further one): the back-off is computed in Python (core/backoff.py), only the choice by
+# the key's strike count has to happen here, atomically. A disabled key stays disabled whatever a
+# call that was in flight reports afterwards.
 _RELEASE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -104,7 +106,7 @@ if result == 'refused' then
 end
 if result == 'throttled' then
   local strikes = redis.call('HINCRBY', h, 'strikes', 1)
-  local cooldown = math.min(tonumber(ARGV[5]) * 2 ^ (strikes - 1), tonumber(ARGV[6])) * tonumber(ARGV[7])
+  local cooldown = tonumber(ARGV[5 + math.min(strikes, tonumber(ARGV[5]))])
   redis.call('HSET', h, 'state', 'cooling', 'until', string.format('%.6f', now + cooldown),
              'reason', ARGV[3], 'changed_at', string.format('%.6f', now))
   return 'cooling'
@@ -153,10 +155,10 @@ class PoolExhausted(Exception):
 
 
 class KeyPool:
-    def __init__(self, api_keys: list[str], conf: LLMConf = CONF, client: redis.Redis | None = None) -> None:
+    def __init__(self, api_keys: list[str], conf: LLMConf | None = None, client: redis.Redis | None = None) -> None:
         unique = {key_id(k): k for k in api_keys if k}
         self.keys = unique  # key_id -> key, in settings order (dicts keep insertion order)
-        self.conf = conf
+        self.conf = conf or current()
         self.redis = client or get_redis()
         self._acquire = self.redis.register_script(_ACQUIRE)
         self._release = self.redis.register_script(_RELEASE)
@@ -201,11 +203,11 @@ class KeyPool:
 
     def release(self, lease: KeyLease, result: str, code: str = "", detail: str = "") -> str:
         """End a lease with the call's result (ok, fail, throttled, refused); returns the key's state."""
-        jitter = random.uniform(0.8, 1.2)  # noqa: S311 - spreads retries, not a secret
         detail = redact_text(detail, list(self.keys.values()))[:300]  # error texts may quote a key
+        cooldowns = self._cooldowns() if result == "throttled" else []
         state = self._release(
             keys=[self._hash(lease.key_id), self._leases(lease.key_id)],
-            args=[lease.lease_id, result, code, detail, self.conf.key_cooldown_s, self.conf.key_cooldown_max_s, jitter],
+            args=[lease.lease_id, result, code, detail, len(cooldowns), *cooldowns],
         )
         state = state.decode() if isinstance(state, bytes) else str(state)
         metrics.KEY_CALLS.labels(lease.key_id, "success" if result == "ok" else "failure").inc()
@@ -214,6 +216,16 @@ class KeyPool:
                            code, state)  # fmt: skip
         self.export_metrics()
         return state
+
+    def _cooldowns(self) -> list[float]:
+        """How long a throttled key rests after its 1st, 2nd, ... consecutive 429, up to the first
+        step that reaches the cap; each within 20 % below its step, so keys throttled together do
+        not all come back at the same instant."""
+        base, cap = self.conf.key_cooldown_s, self.conf.key_cooldown_max_s
+        steps = 1
+        while steps < 64 and base * 2 ** (steps - 1) < cap:
+            steps += 1
+        return [backoff.exponential_s(n, base_s=base, cap_s=cap, jitter=0.2) for n in range(1, steps + 1)]
 
     def enable(self, kid: str) -> bool:
         """An operator's decision: the key may be used again (after fixing its account)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from analysis.privacy import UploadImage, prepare_strip
 from cameras.payload import EventPayload
+from core.keycheck import expect_key
 from core.redisclient import get_redis
 
 STRIP_MAX_SIDE = 448
@@ -21,7 +22,8 @@ def strip_images(payload: EventPayload, *, blur: bool, max_side: int) -> list[Up
     listed = payload.get("strip") or []
     if len(listed) < MIN_FRAMES:
         return []
-    stored = get_redis().mget([frame["key"] for frame in listed])
+    # Checked like the keyframe and crop keys (core/keycheck.py): a payload names only evidence keys.
+    stored = get_redis().mget([expect_key(frame["key"], "evidence") for frame in listed])
     frames = [
         (data, frame["boxes"], float(frame["offset_s"]))
         for frame, data in zip(listed, stored, strict=True)

@@ -6,6 +6,6 @@ class CamerasConfig(AppConfig):
     verbose_name = "Cameras"
 
     def ready(self) -> None:
-        from core import gauges
+        from core import collectors
 
-        gauges.register("cameras_enabled", "cameras.gauges.collect")
+        collectors.register("cameras_enabled", "cameras.gauges.collect")

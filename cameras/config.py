@@ -6,6 +6,8 @@ scenario's camera and a camera edited in the admin go through one validator.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -99,6 +101,15 @@ ROAD_USER_CLASSES = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
 VEHICLE_CLASSES = frozenset({"car", "motorcycle", "bus", "truck"})
 
 ZONE_KINDS = ("lane", "crosswalk", "no_stopping")
+# Zone names reach HTML, SVG labels, alert texts and LLM prompts: letters (any script), digits,
+# spaces, "_", "-" and "." only, so no name can carry markup or quotes whatever page shows it.
+ZONE_NAME_PATTERN = re.compile(r"[^\W_][\w .-]{0,47}")
+# Bounds on what an editor may submit: the point checks are quadratic in the number of points and
+# the preview draws one grid line per metre, so unbounded input is unbounded CPU in the web process.
+MAX_CALIBRATION_POINTS = 32
+MAX_POLYGON_POINTS = 64
+MAX_ZONES = 32
+MAX_WORLD_EXTENT_M = 1000.0
 
 # Default thresholds from ../shared/SCENARIOS.md; a camera's ``rules`` overrides them per rule.
 RULE_DEFAULTS: dict[str, dict[str, float | bool]] = {
@@ -127,14 +138,20 @@ def validate_classes(value: Any) -> None:
         raise ValidationError("Classes of interest list a class twice.")
 
 
-def _point(where: str, raw: Any) -> tuple[float, float]:
+def _number_pair(where: str, raw: Any) -> tuple[float, float]:
+    """Two real JSON numbers: no numeric strings, booleans, NaN or infinities."""
     if (
         not isinstance(raw, list | tuple)
         or len(raw) != 2
         or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw)
+        or not all(math.isfinite(v) for v in raw)
     ):
-        raise ValidationError(f"{where}: expected an [x, y] pair of numbers, got {raw!r}.")
-    x, y = float(raw[0]), float(raw[1])
+        raise ValidationError(f"{where}: expected an [x, y] pair of finite numbers, got {str(raw)[:60]}.")
+    return float(raw[0]), float(raw[1])
+
+
+def _point(where: str, raw: Any) -> tuple[float, float]:
+    x, y = _number_pair(where, raw)
     if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
         raise ValidationError(f"{where}: image coordinates are normalized and must lie within 0..1, got {raw!r}.")
     return x, y
@@ -143,6 +160,8 @@ def _point(where: str, raw: Any) -> tuple[float, float]:
 def validate_zones(value: Any) -> None:
     if not isinstance(value, list):
         raise ValidationError("Zones must be a list of objects with name, kind and polygon.")
+    if len(value) > MAX_ZONES:
+        raise ValidationError(f"A camera has at most {MAX_ZONES} zones, got {len(value)}.")
     names: set[str] = set()
     for index, zone in enumerate(value, start=1):
         where = f"zone {index}"
@@ -151,6 +170,11 @@ def validate_zones(value: Any) -> None:
         name = zone.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ValidationError(f"{where}: a zone needs a non-empty name.")
+        if not ZONE_NAME_PATTERN.fullmatch(name):
+            raise ValidationError(
+                f"{where}: a zone name is 1 to 48 letters, digits, spaces, '_', '-' or '.', "
+                "starting with a letter or digit."
+            )
         where = f"zone {name!r}"
         if name in names:
             raise ValidationError(f"{where}: two zones have this name.")
@@ -158,8 +182,10 @@ def validate_zones(value: Any) -> None:
         if zone.get("kind") not in ZONE_KINDS:
             raise ValidationError(f"{where}: kind must be one of {', '.join(ZONE_KINDS)}, got {zone.get('kind')!r}.")
         polygon = zone.get("polygon")
-        if not isinstance(polygon, list) or len(polygon) < 3:
-            raise ValidationError(f"{where}: polygon needs at least three [x, y] points.")
+        if not isinstance(polygon, list) or not 3 <= len(polygon) <= MAX_POLYGON_POINTS:
+            raise ValidationError(
+                f"{where}: polygon needs at least three and at most {MAX_POLYGON_POINTS} [x, y] points."
+            )
         points = [_point(f"{where} polygon point {i}", p) for i, p in enumerate(polygon, start=1)]
         if _polygon_area(points) < 1e-6:
             raise ValidationError(f"{where}: polygon has no area (its points are on one line).")
@@ -192,6 +218,18 @@ def validate_calibration(value: Any) -> None:
         return
     if not isinstance(value, dict) or "image_points" not in value or "world_points" not in value:
         raise ValidationError("Calibration needs image_points (normalized) and world_points (metres), paired.")
+    for key in ("image_points", "world_points"):
+        points = value[key]
+        if not isinstance(points, list) or len(points) > MAX_CALIBRATION_POINTS:
+            raise ValidationError(f"Calibration: {key} is a list of at most {MAX_CALIBRATION_POINTS} [x, y] pairs.")
+        pairs = [_number_pair(f"Calibration {key} point {i}", p) for i, p in enumerate(points, start=1)]
+        if key == "world_points" and pairs:
+            extent = max(max(p[axis] for p in pairs) - min(p[axis] for p in pairs) for axis in (0, 1))
+            if extent > MAX_WORLD_EXTENT_M:
+                raise ValidationError(
+                    f"Calibration: the road points span {extent:g} m; a camera's calibrated road is at most "
+                    f"{MAX_WORLD_EXTENT_M:g} m across."
+                )
     try:
         fit_homography(value["image_points"], value["world_points"])
     except CalibrationError as exc:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
+from core.keycheck import expect_key
+
 
 class BoxInView(TypedDict):
     """A road user in view when the event triggered: the LLM step pixelates faces and plates from these."""
@@ -48,3 +50,9 @@ class EventPayload(TypedDict):
     boxes: list[BoxInView]
     strip: NotRequired[list[StripFrame]]  # frames from just before the start to the trigger, oldest first
     track: NotRequired[list[TrackFrame]]  # every detected frame of the last seconds up to the trigger
+
+
+def evidence_keys(payload: EventPayload) -> tuple[str | None, str | None]:
+    """The keyframe and crop keys of a payload, each checked to be an evidence key (core/keycheck.py)."""
+    keyframe, crop = payload.get("keyframe_key"), payload.get("crop_key")
+    return (expect_key(keyframe, "evidence") if keyframe else None, expect_key(crop, "evidence") if crop else None)

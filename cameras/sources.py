@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from core.netguard import AddressRefused, IPNetwork, check_in_networks, parse_networks
 from core.redact import mask_url
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".ts", ".mjpeg", ".mjpg"}
@@ -34,6 +35,19 @@ class Source:
     @property
     def masked(self) -> str:
         return mask_url(self.url)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int | None:
+        return urlsplit(self.url).port
+
+
+def allowed_camera_networks() -> list[IPNetwork]:
+    """CAMERA_ALLOWED_NETWORKS as address blocks (empty: streams may come from any address)."""
+    return parse_networks(settings.CAMERA_ALLOWED_NETWORKS, setting="CAMERA_ALLOWED_NETWORKS")
 
 
 def parse_source(raw: str) -> Source:
@@ -94,5 +108,10 @@ def _file_source(path: Path) -> Source:
 
 
 def validate_source_url(value: str) -> None:
-    """Model-field validator."""
-    parse_source(value)
+    """Model-field validator; with CAMERA_ALLOWED_NETWORKS set, the stream's host must resolve into them."""
+    source = parse_source(value)
+    if source.kind is not SourceKind.FILE:
+        try:
+            check_in_networks(source.host, source.port, allowed_camera_networks())
+        except AddressRefused as exc:
+            raise ValidationError(str(exc), code="network") from None

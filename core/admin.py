@@ -1,10 +1,22 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.adminsecrets import SecretFieldsAdminMixin
 from core.models import FailedJob
+
+# Django's user admin refuses ?password lookups but not ?auth_token__key__startswith=, which walks to
+# the user's API token (its primary key): the shared mixin refuses both.
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class GuardedUserAdmin(SecretFieldsAdminMixin, UserAdmin):  # type: ignore[type-arg]
+    pass
 
 
 @admin.register(FailedJob)

@@ -1,7 +1,8 @@
-"""What every Celery task gets without a line in the task: metrics, log context and a trace span.
+"""What every Celery task gets without a line in the task: metrics and log context.
 
 Connected once per process by ``trafficsite.celery`` (the module that creates the app), so web,
-capture, beat and workers all count the tasks they publish.
+capture, beat and workers all count the tasks they publish. Trace spans of tasks come from the
+official Celery instrumentation when tracing is on (``core/tracing.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from celery import signals
 from celery.utils.dispatch import Signal
 
-from core import task_metrics, tracing
+from core import task_metrics
 from core.logging import bind_log_context, reset_log_context
 
 # Ids worth putting on the log lines of a task, looked up in its keyword arguments and in a dict
@@ -47,26 +48,20 @@ def _unbind_task_log_ids(task_id: str | None = None, **_: Any) -> None:
 
 
 def connect() -> None:
-    # Order matters where two handlers share a signal: the queue timestamp and the trace context
-    # go into the headers before publishing; the span is opened before the task's log context so
-    # the task's lines carry its trace id, and closed after.
+    # Order matters where two handlers share a signal: the log context is bound before the task
+    # runs and unbound before its metrics are finished.
     hooks: list[tuple[Signal, Callable[..., None]]] = [
         (signals.before_task_publish, task_metrics.on_before_publish),
-        (signals.before_task_publish, tracing.on_before_publish),
         (signals.after_task_publish, task_metrics.on_after_publish),
         (signals.task_received, task_metrics.on_received),
         (signals.task_prerun, task_metrics.on_prerun),
-        (signals.task_prerun, tracing.on_task_prerun),
         (signals.task_prerun, _bind_task_log_ids),
         (signals.task_success, task_metrics.on_success),
         (signals.task_failure, task_metrics.on_failure),
-        (signals.task_failure, tracing.on_task_failure),
         (signals.task_retry, task_metrics.on_retry),
-        (signals.task_retry, tracing.on_task_retry),
         (signals.task_rejected, task_metrics.on_rejected),
         (signals.task_revoked, task_metrics.on_revoked),
         (signals.task_postrun, _unbind_task_log_ids),
-        (signals.task_postrun, tracing.on_task_postrun),
         (signals.task_postrun, task_metrics.on_postrun),
     ]
     for signal, handler in hooks:

@@ -3,7 +3,7 @@
 Beat sends the task to the maintenance queue (core/schedule.py); it sets what no single process
 knows: the length of every queue, the live capture supervisors and the cameras they hold, the time
 of the run itself (an old value means beat or the maintenance worker is down), and whatever the
-apps above core register with :func:`register` in their ``ready()`` (cameras enabled, open alerts),
+apps above core register with ``core.collectors.register`` in their ``ready()`` (cameras enabled, open alerts),
 so this base layer reads no app's tables.
 
 Only the task imports this module. Unlabelled gauges write a zero value file in every process that
@@ -20,6 +20,7 @@ from typing import Any
 from django.utils.module_loading import import_string
 from prometheus_client import Gauge
 
+from core.collectors import COLLECTORS
 from core.health import live_supervisors, queue_depths
 from core.redisclient import get_redis
 from core.topology import QUEUES
@@ -40,15 +41,6 @@ GAUGES_COLLECTED = Gauge(
     multiprocess_mode="mostrecent",
 )
 
-# name -> dotted path of a function that sets its gauges and returns what it set. A path, imported
-# only here, so the apps' gauge modules (and their zero value files) stay out of other processes.
-_collectors: dict[str, str] = {}
-
-
-def register(name: str, collector_path: str) -> None:
-    """Add an app's periodic gauges (called from its ``AppConfig.ready``)."""
-    _collectors[name] = collector_path
-
 
 def collect() -> dict[str, Any]:
     """Set the periodic gauges; returns what it set (the task's result, handy in a shell)."""
@@ -61,7 +53,7 @@ def collect() -> dict[str, Any]:
     CAPTURE_SUPERVISORS.set(len(supervisors))
     CAPTURE_CAMERAS.set(len(held))
     result: dict[str, Any] = {"queue_depth": depths, "supervisors": len(supervisors), "cameras_held": len(held)}
-    for name, path in _collectors.items():
+    for name, path in COLLECTORS.items():
         collector: Callable[[], Any] = import_string(path)
         result[name] = collector()
     now = time.time()

@@ -13,6 +13,7 @@ on the network, so it runs more pool processes than cores.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from core.topology import ALERTS, DETECT, LLM, MAINTENANCE, QUEUES
 
 DETECT_PREFETCH = 2
+# Imported by the detect worker's parent before its pool forks (detection/worker_preload.py says why).
+DETECT_PRELOAD = "detection.worker_preload"
 DETECT_ENV = {"DETECT_THREADS": "1"}
 # Pool processes per worker; <QUEUE>_CONCURRENCY in the environment overrides (compose sets them).
 DEFAULT_CONCURRENCY = {DETECT: 0, LLM: 4, ALERTS: 2, MAINTENANCE: 1}  # 0: one per core
@@ -47,7 +50,7 @@ def worker_argv(queues: str, name: str, processes: int, *extra: str, loglevel: s
 
 
 def detect_worker_argv(name: str, processes: int | None = None, *, loglevel: str = "INFO") -> list[str]:
-    extra = ("--prefetch-multiplier", str(DETECT_PREFETCH))
+    extra = ("--prefetch-multiplier", str(DETECT_PREFETCH), "--include", DETECT_PRELOAD)
     return worker_argv(DETECT, name, processes or detect_processes(), *extra, loglevel=loglevel)
 
 
@@ -67,6 +70,24 @@ class ProcessSpec:
     env: dict[str, str] = field(default_factory=dict)
     # Serves Prometheus metrics on METRICS_PORT, merging its children (multiprocess mode).
     metrics: bool = False
+    # Narrows the environment the process gets (None: all of it).
+    environment: Callable[[Mapping[str, str]], dict[str, str]] | None = None
+
+    def environ(self, environ: Mapping[str, str]) -> dict[str, str]:
+        return self.environment(environ) if self.environment else dict(environ)
+
+
+# Flower only watches the broker: it gets neither the database password, nor DashScope keys, nor the
+# site's secret key (it loads the settings to build the Celery app, so it gets a throw-away key).
+# TEST_REDIS_URL: what tests/settings.py reads REDIS_URL from.
+FLOWER_ENV_KEEP = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
+                             "REDIS_URL", "DJANGO_SETTINGS_MODULE", "TRAFFICSITE_DATA_DIR", "LOG_LEVEL",
+                             "LOG_FORMAT", "TEST_REDIS_URL"})  # fmt: skip
+
+
+def flower_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    kept = {k: v for k, v in environ.items() if k in FLOWER_ENV_KEEP or k.startswith("FLOWER_")}
+    return {**kept, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50)}
 
 
 def _worker(queue: str) -> ProcessSpec:
@@ -98,7 +119,9 @@ PROCESSES: tuple[ProcessSpec, ...] = (
     # remembers last run times, so a fresh one after a restart is harmless.
     ProcessSpec("beat", lambda o, env: celery("beat", "--loglevel", "INFO", "--schedule", o.beat_schedule)),
     # Flower reads FLOWER_* from the environment itself (the password never on a command line).
-    ProcessSpec("flower", lambda o, env: celery("flower", "--purge_offline_workers=300")),
+    ProcessSpec(
+        "flower", lambda o, env: celery("flower", "--purge_offline_workers=300"), environment=flower_environment
+    ),
 )
 BY_NAME = {spec.name: spec for spec in PROCESSES}
 
@@ -107,7 +130,7 @@ def main(argv: list[str]) -> None:
     if not argv or argv[0] not in BY_NAME:
         raise SystemExit(f"usage: python -m core.processes {{{','.join(BY_NAME)}}} [EXTRA ARGS...]")
     spec = BY_NAME[argv[0]]
-    environ = {**spec.env, **os.environ}
+    environ = spec.environ({**spec.env, **os.environ})
     command = [*spec.argv(Options(port=int(os.environ.get("PORT", "8000"))), environ), *argv[1:]]
     os.execvpe(command[0], command, environ)  # noqa: S606 - our own table
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from urllib.parse import urlsplit
 
 # userinfo in any scheme://user[:password]@host form, including strings that are not valid URLs
-# (an error message from FFmpeg quoting the URL, say).
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+# (an error message from FFmpeg quoting the URL, say). The userinfo runs to the LAST "@" before the
+# path, as in URL parsers: a password may itself contain "@" (``admin:p@ss@cam``).
+# What forms and lists show in place of a password.
+MASK = "***"
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#\s]+)@")
 
 
 def mask_url(url: str) -> str:
@@ -46,16 +50,27 @@ def key_id(key: str) -> str:
 def restore_masked_url(submitted: str, stored: str) -> str | None:
     """Put the stored password back into a URL that came back from a form in masked form.
 
-    Forms show ``user:***@`` instead of the password; when that comes back unchanged for the same
-    user, the stored password is meant. Returns None if the submitted URL is masked but cannot be
-    restored (another user name, or no stored password), so the caller can ask for the password.
+    Forms show ``user:***@`` instead of the password; when that comes back for the same scheme, host,
+    port and user, the stored password is meant. Anything else returns None, so the caller asks for
+    the password: otherwise ``rtsp://admin:***@attacker:554/x`` would send the stored password to a
+    host of the editor's choosing on the next "grab a frame".
     """
     if ":***@" not in submitted:
         return submitted
-    old = _USERINFO.search(stored)
-    new = _USERINFO.search(submitted)
-    if not old or not new or ":" not in old.group("userinfo"):
+    old_match, new_match = _USERINFO.search(stored), _USERINFO.search(submitted)
+    if not old_match or not new_match:
         return None
-    if new.group("userinfo").split(":", 1)[0] != old.group("userinfo").split(":", 1)[0]:
+    try:
+        old, new = urlsplit(stored), urlsplit(submitted)
+        same_endpoint = (old.scheme.lower(), old.hostname, old.port, old.username) == (
+            new.scheme.lower(),
+            new.hostname,
+            new.port,
+            new.username,
+        )
+    except ValueError:  # a port that is not a number
         return None
-    return submitted[: new.start("userinfo")] + old.group("userinfo") + submitted[new.end("userinfo") :]
+    if not same_endpoint or old.password is None or new.password != MASK:
+        return None
+    userinfo = old_match.group("userinfo")
+    return submitted[: new_match.start("userinfo")] + userinfo + submitted[new_match.end("userinfo") :]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from core import gauges, topology
+from core import topology
 from core.taskbase import task
 
 
@@ -19,4 +19,7 @@ def ping(self: Any) -> dict[str, Any]:
 @task(topology.COLLECT_GAUGES)
 def collect_gauges() -> dict[str, Any]:
     """Queue lengths, capture coverage and open alerts as gauges (beat runs it; see core/schedule.py)."""
+    # Imported here, in the maintenance worker only: see core/gauges.py on unlabelled gauges.
+    from core import gauges
+
     return gauges.collect()

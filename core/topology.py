@@ -43,12 +43,14 @@ PUSH_CAMERA_STATUS = Route("alerts.push_camera_status", ALERTS, soft_time_limit=
 # Their limits follow WEBHOOK_TIMEOUT_S / MQTT_TIMEOUT_S (settings, at most 60 s); these are the most
 # those settings can make them.
 DELIVER_WEBHOOK = Route("alerts.deliver_webhook", ALERTS, soft_time_limit=130, time_limit=140)
+# The admin's "send a test event": the web request only queues it (one attempt, never retried).
+TEST_WEBHOOK = Route("alerts.test_webhook", ALERTS, soft_time_limit=70, time_limit=80, expires=120)
 PUBLISH_MQTT = Route("alerts.publish_mqtt", ALERTS, soft_time_limit=190, time_limit=200)
 PURGE_EXPIRED = Route("alerts.purge_expired", MAINTENANCE, soft_time_limit=100, time_limit=120)
 PING = Route("core.ping", MAINTENANCE, soft_time_limit=10, time_limit=15, expires=30)
 COLLECT_GAUGES = Route("core.collect_gauges", MAINTENANCE, soft_time_limit=20, time_limit=30)
 ROUTES: tuple[Route, ...] = (DETECT_FRAME, ANALYZE_EVENT, RECORD_ALERT, PUSH_CAMERA_STATUS, DELIVER_WEBHOOK,
-                             PUBLISH_MQTT, PURGE_EXPIRED, PING, COLLECT_GAUGES, CUT_CLIP)  # fmt: skip
+                             TEST_WEBHOOK, PUBLISH_MQTT, PURGE_EXPIRED, PING, COLLECT_GAUGES, CUT_CLIP)  # fmt: skip
 
 # Defaults for a task that states no limits of its own.
 DEFAULT_SOFT_TIME_LIMIT_S = 50

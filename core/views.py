@@ -7,11 +7,13 @@ from pathlib import Path
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
+from django_prometheus.exports import ExportToDjangoView
 
 from core import ranges
+from core.access import may_see_internals
 
 
 @require_GET
@@ -32,7 +34,25 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     from core.readiness import readiness
 
     report = await sync_to_async(readiness, thread_sensitive=False)()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    status = 200 if report["status"] == "ok" else 503
+    # Details (worker hosts, queues, error texts) only for the metrics token or staff (core/access.py).
+    user = await request.auser()
+    request.user = user
+    if not may_see_internals(request):
+        return JsonResponse({"status": report["status"]}, status=status)
+    return JsonResponse(report, status=status)
+
+
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """django-prometheus's /metrics, for the metrics token or a staff login only."""
+    if not may_see_internals(request):
+        return HttpResponseForbidden(
+            "Metrics need Authorization: Bearer <METRICS_TOKEN> or a staff login.", content_type="text/plain"
+        )
+    response: HttpResponse = ExportToDjangoView(request)
+    return response
 
 
 @require_GET
@@ -41,6 +61,8 @@ def protected_media(request: HttpRequest, path: str) -> HttpResponse | Streaming
     """Evidence images and clips show people and plates: never served without a login, unlike static files.
 
     Byte ranges are served (206), so a clip seeks in the browser's player."""
+    if "\x00" in path:  # the filesystem calls would raise ValueError (a 500), not say "no such file"
+        raise Http404("No such file")
     root = Path(settings.MEDIA_ROOT).resolve()
     target = (root / path).resolve()
     if not target.is_relative_to(root) or not target.is_file():

@@ -11,7 +11,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -21,16 +21,10 @@ from django.utils.html import format_html
 
 from cameras.live import read_snapshot, read_stats
 from cameras.models import Camera
+from core.adminsecrets import SecretFieldsAdminMixin
 from core.redact import restore_masked_url
 from detection import calibration
-from detection.grab import FrameGrabError, grab_frame
-
-STATUS_COLOURS: dict[str, str] = {
-    Camera.Status.ONLINE: "#1a7f37",
-    Camera.Status.OFFLINE: "#9a6700",
-    Camera.Status.ERROR: "#cf222e",
-    Camera.Status.UNKNOWN: "#57606a",
-}
+from detection.isolated_grab import IsolatedGrabError, grab_jpeg
 
 LIVE_STATUS_FIELDS = Camera.LIVE_STATUS_FIELDS
 
@@ -65,7 +59,7 @@ class CameraForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(Camera)
-class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CameraAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     form = CameraForm
     list_display = [
         "name",
@@ -92,9 +86,9 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def status_badge(self, obj: Camera) -> str:
         title = obj.last_error or obj.get_status_display()
         return format_html(
-            '<span title="{}" style="color:#fff;background:{};padding:2px 8px;border-radius:8px">{}</span>',
+            '<span title="{}" class="badge badge-{}">{}</span>',
             title,
-            STATUS_COLOURS.get(obj.status, "#57606a"),
+            obj.status,
             obj.get_status_display(),
         )
 
@@ -154,17 +148,19 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "can_change": self.has_change_permission(request, camera),
         }
         try:
-            image = self._calibration_frame(camera)
+            image = self._calibration_frame(camera, may_grab=self.has_change_permission(request, camera))
             context["frame"] = calibration.preview(image, {}, [])
-            context["preview"] = calibration.preview(image, camera.calibration, camera.zones)
+            context["preview"], context["stored_error"] = calibration.stored_preview(
+                image, camera.calibration, camera.zones
+            )
             context["size"] = (image.shape[1], image.shape[0])
-        except (FrameGrabError, ValidationError) as exc:
+        except (IsolatedGrabError, ValidationError) as exc:
             context["error"] = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
         return TemplateResponse(request, "admin/cameras/camera/calibrate.html", context)
 
     def _calibrate_post(self, request: HttpRequest, camera: Camera) -> JsonResponse:
         try:
-            cal, zones = calibration.parse_settings(request.body.decode() or "{}")
+            cal, zones = calibration.parse_settings(request.body)
             if request.GET.get("save") == "1":
                 camera.calibration, camera.zones = cal, zones
                 camera.full_clean()
@@ -173,15 +169,18 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return JsonResponse({"preview": calibration.preview(self._calibration_frame(camera), cal, zones)})
         except ValidationError as exc:
             return JsonResponse({"error": " ".join(exc.messages)}, status=400)
-        except FrameGrabError as exc:
+        except IsolatedGrabError as exc:
             return JsonResponse({"error": str(exc)}, status=502)
 
-    def _calibration_frame(self, camera: Camera) -> Any:
-        """A clean frame of the camera, grabbed once and kept ten minutes for the previews."""
+    def _calibration_frame(self, camera: Camera, may_grab: bool = True) -> Any:
+        """A clean frame of the camera, grabbed once (by a child process) and kept ten minutes for the
+        previews. Only editors make the server open the source; viewers see a frame already grabbed."""
         cache_key = f"calibration-frame:{camera.pk}"
         jpeg = cache.get(cache_key)
         if jpeg is None:
-            jpeg = grab_frame(camera.source, settings.CAMERA_OPEN_TIMEOUT_S).jpeg()
+            if not may_grab:
+                raise IsolatedGrabError("No frame grabbed yet: someone who may change this camera opens it first.")
+            jpeg = grab_jpeg(camera.source, settings.CAMERA_OPEN_TIMEOUT_S).jpeg
             cache.set(cache_key, jpeg, 600)
         return cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
 
@@ -203,23 +202,29 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return super().change_view(request, object_id, form_url, extra_context)
 
     def grab_view(self, request: HttpRequest, camera_id: int) -> HttpResponse:
+        """GET: the page with a button; POST (change permission): open the source once, in a child process."""
         camera = get_object_or_404(Camera, pk=camera_id)
         if not self.has_view_or_change_permission(request, camera):
             return HttpResponseRedirect(reverse("admin:index"))
+        can_grab = self.has_change_permission(request, camera)
         context: dict[str, Any] = {
             **self.admin_site.each_context(request),
             "title": f"Frame from {camera.name}",
             "camera": camera,
             "opts": self.model._meta,
+            "can_grab": can_grab,
         }
-        try:
-            grab = grab_frame(camera.source, settings.CAMERA_OPEN_TIMEOUT_S)
-            context.update(
-                image_data=base64.b64encode(grab.jpeg()).decode(),
-                width=grab.size[0],
-                height=grab.size[1],
-                elapsed_ms=round(grab.elapsed_s * 1000),
-            )
-        except (FrameGrabError, ValidationError) as exc:
-            context["error"] = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        if request.method == "POST":
+            if not can_grab:
+                raise PermissionDenied("Grabbing a frame opens the source: it needs the change permission.")
+            try:
+                grab = grab_jpeg(camera.source, settings.CAMERA_OPEN_TIMEOUT_S)
+                context.update(
+                    image_data=base64.b64encode(grab.jpeg).decode(),
+                    width=grab.size[0],
+                    height=grab.size[1],
+                    elapsed_ms=round(grab.elapsed_s * 1000),
+                )
+            except (IsolatedGrabError, ValidationError) as exc:
+                context["error"] = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
         return TemplateResponse(request, "admin/cameras/camera/grab.html", context)

@@ -19,15 +19,25 @@ from django.core.exceptions import ValidationError
 from cameras import config as camera_config
 from cameras.geometry import Homography, fit_homography
 
+# At most this many grid lines per axis: beyond 200 m the grid is drawn every few metres instead of
+# every metre, so the preview's cost does not grow with the calibrated area.
+MAX_GRID_LINES = 200
+# 32 calibration points and 32 zones of 64 corners fit in well under this.
+MAX_BODY_BYTES = 64 * 1024
+
 ZONE_COLOURS = {"lane": (255, 170, 0), "crosswalk": (255, 255, 255), "no_stopping": (0, 0, 255)}
 
 
-def parse_settings(raw: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def parse_settings(raw: bytes | str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The JSON the page posts: {"calibration": {...}, "zones": [...]}, validated like the camera form."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise ValidationError(f"The settings are {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted.")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw or "{}")
     except json.JSONDecodeError as exc:
         raise ValidationError(f"The page sent malformed JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise ValidationError("The page sent settings that are not UTF-8 text.") from None
     if not isinstance(data, dict):
         raise ValidationError("Expected an object with calibration and zones.")
     calibration = data.get("calibration") or {}
@@ -35,6 +45,17 @@ def parse_settings(raw: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     camera_config.validate_calibration(calibration)
     camera_config.validate_zones(zones)
     return calibration, zones
+
+
+def stored_preview(image: np.ndarray, calibration: dict[str, Any], zones: list[Any]) -> tuple[str, str | None]:
+    """The preview of a camera's saved settings, or the bare frame and why, when they no longer validate
+    (saved before the checks were strict), so a bad row shows a message instead of a 500 on every visit."""
+    try:
+        camera_config.validate_calibration(calibration)
+        camera_config.validate_zones(zones)
+    except ValidationError as exc:
+        return preview(image, {}, []), "The saved settings are invalid and are not drawn: " + " ".join(exc.messages)
+    return preview(image, calibration, zones), None
 
 
 def preview(image: np.ndarray, calibration: dict[str, Any], zones: list[dict[str, Any]]) -> str:
@@ -75,10 +96,11 @@ def preview(image: np.ndarray, calibration: dict[str, Any], zones: list[dict[str
 def _grid(canvas: np.ndarray, homography: Homography, world: np.ndarray, px: Any) -> None:
     """A 1 m grid over the calibrated area (every 5 m bolder), drawn through the homography."""
     (x0, y0), (x1, y1) = world.min(axis=0), world.max(axis=0)
+    step = max(1.0, float(np.ceil(max(x1 - x0, y1 - y0) / MAX_GRID_LINES)))
     for axis in (0, 1):
         lo, hi = (x0, x1) if axis == 0 else (y0, y1)
         other_lo, other_hi = (y0, y1) if axis == 0 else (x0, x1)
-        for value in np.arange(np.floor(lo), np.ceil(hi) + 1e-9, 1.0):
+        for value in np.arange(np.floor(lo), np.ceil(hi) + 1e-9, step):
             samples = np.linspace(other_lo, other_hi, 30)
             points = np.column_stack(
                 [np.full_like(samples, value), samples] if axis == 0 else [samples, np.full_like(samples, value)]

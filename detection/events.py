@@ -42,6 +42,8 @@ class FrameTracks:
 class CandidateEvent:
     camera_id: int
     event_type: str
+    # Road users, not raw tracker ids: a road user whose track broke and was re-joined keeps its first
+    # track id (detection.rules.identity), so this and the idempotency key survive id switches.
     track_ids: tuple[int, ...]
     started_at: float  # frame time at which the rule's definition was first met
     triggered_at: float  # frame time of the frame that triggered it

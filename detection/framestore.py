@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+from core.keycheck import expect_key
 from core.redisclient import get_redis, key
 
 FRAME_TTL_S = 30
@@ -30,6 +31,7 @@ def put_frame(frame_key_: str, jpeg: bytes, ttl_s: int = FRAME_TTL_S) -> None:
 
 def take_frame(frame_key_: str) -> bytes | None:
     """Read and delete a frame: each frame is detected once, and memory is freed at once."""
+    expect_key(frame_key_, "frame")  # a task names the key: never delete another kind
     pipe = get_redis().pipeline()
     pipe.get(frame_key_)
     pipe.delete(frame_key_)
@@ -38,6 +40,7 @@ def take_frame(frame_key_: str) -> bytes | None:
 
 
 def push_result(reply_key_: str, result: dict[str, Any]) -> None:
+    expect_key(reply_key_, "detections")
     pipe = get_redis().pipeline()
     pipe.rpush(reply_key_, json.dumps(result))
     pipe.expire(reply_key_, RESULT_TTL_S)

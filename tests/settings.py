@@ -13,6 +13,12 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-0123456789-abc
 os.environ.setdefault("DJANGO_HTTPS", "false")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("DJANGO_MEDIA_ROOT", tempfile.mkdtemp(prefix="trafficsite-media-"))
+# /metrics and /readyz's details need this (tests send it as tests.support.scrape.METRICS_AUTH).
+os.environ.setdefault("METRICS_TOKEN", "tests-only-metrics-token-0123456789")
+# Every test client comes from 127.0.0.1: the anonymous API rate is per address (tests of it set their own).
+os.environ.setdefault("API_THROTTLE_ANON", "100000/min")
+# The tests' webhook receivers listen on the loopback interface, over plain http.
+os.environ.setdefault("WEBHOOK_INTERNAL_HOSTS", "127.0.0.1,localhost")
 os.environ.setdefault("TRAFFICSITE_DATA_DIR", tempfile.mkdtemp(prefix="trafficsite-data-"))
 
 from trafficsite.settings import *  # noqa: F403

@@ -14,6 +14,7 @@ from alerts.models import Alert
 from cameras.models import Camera
 from core.models import FailedJob
 from tests.factories import make_alert, make_camera
+from tests.support.scrape import METRICS_AUTH
 
 pytestmark = pytest.mark.django_db
 
@@ -40,9 +41,10 @@ def test_anonymous_users_are_sent_to_the_login_page(client: Client) -> None:
         assert "/admin/login/" in response["Location"]
 
 
-def test_health_and_metrics_are_open(client: Client) -> None:
+def test_health_is_open_and_metrics_need_the_token(client: Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    metrics = client.get("/metrics")
+    assert client.get("/metrics").status_code == 403
+    metrics = client.get("/metrics", **METRICS_AUTH)
     assert metrics.status_code == 200
     assert b"django_http_requests_total_by_method_total" in metrics.content
 
@@ -109,7 +111,7 @@ def test_a_bad_source_in_the_form_shows_the_reason(client_in: Client) -> None:
 
 def test_grabbing_a_frame_from_the_demo_clip_shows_the_picture(client_in: Client) -> None:
     camera = make_camera()
-    response = client_in.get(reverse("admin:cameras_camera_grab", args=[camera.pk]))
+    response = client_in.post(reverse("admin:cameras_camera_grab", args=[camera.pk]))
     page = response.content.decode()
     assert response.status_code == 200
     assert 'id="grab-image" src="data:image/jpeg;base64,' in page
@@ -120,7 +122,7 @@ def test_grabbing_from_a_dead_stream_says_why(client_in: Client, settings) -> No
     settings.CAMERA_OPEN_TIMEOUT_S = 2.0
     # Port 9 on loopback: nothing listens, the connection is refused at once.
     camera = make_camera(source_url="rtsp://admin:hunter2@127.0.0.1:9/live")
-    response = client_in.get(reverse("admin:cameras_camera_grab", args=[camera.pk]))
+    response = client_in.post(reverse("admin:cameras_camera_grab", args=[camera.pk]))
     page = response.content.decode()
     assert 'id="grab-error"' in page
     assert "Could not open the RTSP stream rtsp://admin:***@127.0.0.1:9/live" in page

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from selenium import webdriver
@@ -64,7 +64,8 @@ def test_an_alert_appears_within_two_seconds_and_a_review_shows_in_the_other_bro
     celery_worker: WorkerProcess, server: Daphne, browsers: list[webdriver.Chrome], tmp_path: Path
 ) -> None:
     for name in ("alice", "bob"):
-        User.objects.create_user(name, password=PASSWORD, is_staff=True)
+        user = User.objects.create_user(name, password=PASSWORD, is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(codename__in=["change_alert", "view_camera"]))
     camera = make_camera(name="Harbour Road")
     alice, bob = browsers
     log_in(alice, server, "alice")

@@ -17,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts import mqtt, notifications, webhooks
 from alerts.models import Alert, WebhookDestination
+from alerts.notifications import TransportError
 from alerts.tasks import backoff_s, deliver_webhook, record_alert
 from core.models import FailedJob
 from tests.factories import make_alert, make_camera
@@ -156,7 +157,7 @@ def test_a_refusing_receiver_is_not_retried_and_leaves_a_replayable_failed_job(
 def test_an_unreachable_receiver_is_transient_and_its_error_hides_the_url() -> None:
     alert = make_alert(severity=4)
     target = destination("http://127.0.0.1:9/hook/supersecret-token?key=hunter2")  # nothing listens on port 9
-    with pytest.raises(webhooks.DeliveryError) as failure:
+    with pytest.raises(TransportError) as failure:
         webhooks.deliver(alert.pk, target.pk)
     assert not failure.value.permanent
     target.refresh_from_db()
@@ -224,14 +225,14 @@ def test_a_real_mqtt_subscriber_receives_the_alert_on_its_cameras_topic(broker: 
 def test_a_dead_or_refusing_broker_is_reported(settings, tmp_path: Path) -> None:
     alert = make_alert(severity=4)
     settings.MQTT_URL = "mqtt://127.0.0.1:9"  # nothing listens
-    with pytest.raises(mqtt.PublishError) as dead:
+    with pytest.raises(TransportError) as dead:
         mqtt.publish_alert(alert.pk)
     assert not dead.value.permanent
     # A broker that refuses the client (wrong credentials): retrying cannot help.
     locked = MosquittoBroker(tmp_path, anonymous=False).start()
     try:
         settings.MQTT_URL = f"mqtt://nobody:wrong-password@127.0.0.1:{locked.port}"
-        with pytest.raises(mqtt.PublishError) as refused:
+        with pytest.raises(TransportError) as refused:
             mqtt.publish_alert(alert.pk)
         assert refused.value.permanent and "wrong-password" not in str(refused.value)
     finally:

@@ -97,8 +97,13 @@ def test_an_alert_exported_from_the_api_verifies_and_one_changed_byte_fails(
     assert document["camera"]["rule_thresholds"]["over_limit_factor"] == 1.2
     assert document["llm"]["prompt_version"] == "v2-strip" and document["llm"]["verdict"] == {"dangerous": True}
     assert [e["status"] for e in document["review"]["history"]] == ["acknowledged", "confirmed"]
-    assert document["review"]["history"][1] | {"at": None} == {"status": "confirmed", "by": "officer", "at": None,
-                                                               "note": "plate read by officer"}  # fmt: skip
+    assert document["review"]["history"][1] | {"at": None} == {
+        "status": "confirmed",
+        "previous_status": "acknowledged",
+        "by": "officer",
+        "at": None,
+        "note": "plate read by officer",
+    }
     assert document["clip"]["event_start_in_clip_s"] == 0.0
 
     # One changed byte in the middle of the clip's data: the digest no longer matches the signed manifest.

@@ -15,11 +15,18 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from compose import validate
-from tests.support.scrape import family_names
+from tests.support.scrape import METRICS_AUTH, family_names
 
 ROOT = Path(__file__).resolve().parent.parent
-METRIC_MODULES = ["core.task_metrics", "core.gauges", "cameras.gauges", "detection.metrics", "analysis.metrics",
-                  "alerts.metrics", "alerts.gauges"]
+METRIC_MODULES = [
+    "core.task_metrics",
+    "core.gauges",
+    "cameras.gauges",
+    "detection.metrics",
+    "analysis.metrics",
+    "alerts.metrics",
+    "alerts.gauges",
+]
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +225,7 @@ def test_the_documented_web_families_are_in_a_real_scrape(client: Client) -> Non
 
     FailedJob.objects.count()  # a query, so the database families have a sample
     client.get("/healthz")
-    scraped = family_names(client.get("/metrics").content.decode())
+    scraped = family_names(client.get("/metrics", **METRICS_AUTH).content.decode())
     web = [f for f in validate.documented_families().values() if f.source == "web"]
     assert web
     for family in web:

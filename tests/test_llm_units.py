@@ -14,14 +14,16 @@ import numpy as np
 import pytest
 import redis
 from django.conf import settings as django_settings
+from jsonschema import Draft202012Validator
 
 from analysis import client, privacy, prompts
+from analysis.analyze import RetryLater, retry_countdown
 from analysis.budget import Budget
 from analysis.client import CallFailed, Failure
-from analysis.conf import CONF
+from analysis.conf import current
 from analysis.keypool import KeyPool, PoolExhausted
 from analysis.stub import DashScopeStub, Scripted
-from analysis.verdict import VerdictError, parse_verdict
+from analysis.verdict import RISK_TYPES, VERDICT_SCHEMA, VerdictError, parse_verdict
 from cameras.boxes import crop_rect
 from core.redact import key_id
 from detection.assets import bundled_image
@@ -68,12 +70,37 @@ def test_a_verdict_in_a_code_fence_is_accepted() -> None:
         (json.dumps({**VALID, "reasoning": "..."}), "field 'reasoning' is not allowed"),
         (json.dumps({k: v for k, v in VALID.items() if k != "description"}), "field 'description' is missing"),
         (json.dumps({**VALID, "description": "x" * 241}), "at most 240 characters"),
+        (json.dumps({**VALID, "description": "   "}), "'description' must be a non-empty string"),
+        (json.dumps({**VALID, "risk_types": ["near_miss", "near_miss"]}), "'risk_types' lists a type twice"),
+        (json.dumps({**VALID, "risk_types": "near_miss"}), "'risk_types' must be a list of strings"),
+        (json.dumps({**VALID, "risk_types": [3]}), "'risk_types' must be a list of strings"),
+        (json.dumps({**VALID, "confidence": "high"}), "'confidence' must be a number from 0 to 1"),
     ],
 )
 def test_a_reply_off_the_schema_is_refused_with_the_reason(reply: str, problem: str) -> None:
     with pytest.raises(VerdictError) as caught:
         parse_verdict(reply, "en")
     assert problem in str(caught.value)
+
+
+def test_every_problem_of_a_reply_is_listed_once_for_the_repair_prompt() -> None:
+    reply = {"dangerous": "yes", "risk_types": ["drunk_driving", "speeding_fast"], "severity": 9, "extra": 1}
+    with pytest.raises(VerdictError) as caught:
+        parse_verdict(json.dumps(reply), "en")
+    assert caught.value.problems == [
+        "field 'confidence' is missing",
+        "field 'description' is missing",
+        "field 'extra' is not allowed",
+        "'dangerous' must be true or false",
+        f"unknown risk type(s) drunk_driving, speeding_fast; allowed: {', '.join(RISK_TYPES)}",
+        "'severity' must be an integer from 1 to 4",
+    ]
+
+
+def test_the_verdict_schema_in_the_prompt_is_the_one_replies_are_checked_against() -> None:
+    # The model reads VERDICT_SCHEMA; a reply that any Draft 2020-12 validator accepts is accepted here.
+    Draft202012Validator(VERDICT_SCHEMA).validate(VALID)
+    assert json.dumps(VERDICT_SCHEMA, ensure_ascii=False) in prompts.system_text("en")
 
 
 def test_a_chinese_operator_gets_a_chinese_description() -> None:
@@ -168,7 +195,7 @@ def test_the_prompt_carries_images_as_data_urls_and_the_rule_evidence() -> None:
 
 
 def pool(*keys: str, **conf: object) -> KeyPool:
-    return KeyPool(list(keys), dataclasses.replace(CONF, **conf), redis.Redis.from_url(django_settings.REDIS_URL))
+    return KeyPool(list(keys), dataclasses.replace(current(), **conf), redis.Redis.from_url(django_settings.REDIS_URL))
 
 
 def test_the_least_loaded_key_is_chosen_and_a_throttled_key_rests() -> None:
@@ -182,7 +209,7 @@ def test_the_least_loaded_key_is_chosen_and_a_throttled_key_rests() -> None:
         assert lease.key_id == second.key_id
         keys.release(lease, "ok")
     state = {s.key_id: s for s in keys.snapshot()}[first.key_id]
-    assert state.state == "cooling" and 24 < state.cooling_for_s <= 36 and state.reason == "Throttling.RateQuota"
+    assert state.state == "cooling" and 23.9 < state.cooling_for_s <= 30 and state.reason == "Throttling.RateQuota"
 
 
 def test_cool_downs_double_with_each_further_429_and_a_success_ends_them() -> None:
@@ -192,7 +219,7 @@ def test_cool_downs_double_with_each_further_429_and_a_success_ends_them() -> No
         lease = wait_for_lease(keys)
         keys.release(lease, "throttled", "Throttling")
         cooling.append(keys.snapshot()[0].cooling_for_s)
-    assert cooling[0] < cooling[1] < cooling[2] and cooling[2] > 0.55  # 0.2, 0.4, 0.8 s (± 20 %)
+    assert cooling[0] < cooling[1] < cooling[2] and cooling[2] > 0.55  # 0.2, 0.4, 0.8 s (up to 20 % less)
     with pytest.raises(PoolExhausted) as out:
         keys.acquire()
     assert out.value.reason == "cooling" and 0 < out.value.retry_after_s <= 1.0
@@ -252,7 +279,7 @@ def test_the_pool_state_never_holds_a_key() -> None:
 
 
 def budget(**conf: object) -> Budget:
-    return Budget(dataclasses.replace(CONF, **conf), redis.Redis.from_url(django_settings.REDIS_URL))
+    return Budget(dataclasses.replace(current(), **conf), redis.Redis.from_url(django_settings.REDIS_URL))
 
 
 def test_the_request_bucket_refills_at_the_configured_rate() -> None:
@@ -279,6 +306,38 @@ def test_hourly_caps_count_each_event_once() -> None:
     assert limits.reserve_call("e4", 2, camera_cap=2) == ""
     assert limits.reserve_call("e5", 3, camera_cap=2) == "global"
     assert limits.calls_last_hour() == 3 and limits.calls_last_hour(1) == 2
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+
+def test_llm_settings_are_read_when_used_so_overrides_reach_them(settings) -> None:
+    settings.LLM_KEY_COOLDOWN_S, settings.LLM_KEY_COOLDOWN_MAX_S = 0.5, 0.5
+    settings.LLM_CALLS_PER_HOUR = 1
+    assert KeyPool([KEY_A], client=redis.Redis.from_url(django_settings.REDIS_URL)).conf.key_cooldown_s == 0.5
+    limits = Budget(client=redis.Redis.from_url(django_settings.REDIS_URL))
+    assert [limits.reserve_call(e, 1, camera_cap=10) for e in ("e1", "e2")] == ["", "global"]
+    # The counted retries of the analyze task: the back-off and the retry limit come from settings.
+    settings.LLM_RETRY_BACKOFF_S, settings.LLM_RETRY_BACKOFF_MAX_S, settings.LLM_MAX_RETRIES = 7.0, 7.0, 1
+    later = RetryLater(ConnectionError("DashScope unreachable"), counted=True)
+    assert 3.5 <= retry_countdown(later, "task-settings-1") <= 7.0
+    with pytest.raises(ConnectionError):
+        retry_countdown(later, "task-settings-1")  # its second failure: past LLM_MAX_RETRIES
+
+
+def test_contradictory_llm_settings_stop_the_process_with_their_names() -> None:
+    from tests.test_settings import PROD_ENV, run_django
+
+    check = ["-c", "import django; django.setup()"]
+    cases = [
+        ({"LLM_RETRY_BACKOFF_S": "10", "LLM_RETRY_BACKOFF_MAX_S": "5"}, "LLM_RETRY_BACKOFF_MAX_S must not be below"),
+        ({"LLM_KEY_COOLDOWN_S": "10", "LLM_KEY_COOLDOWN_MAX_S": "5"}, "LLM_KEY_COOLDOWN_MAX_S must not be below"),
+        ({"LLM_REQUEST_TIMEOUT_S": "50"}, "must stay below the analyze task's soft time limit (100 s)"),
+        ({"LLM_MAX_RETRIES": "many"}, "LLM_MAX_RETRIES='many': expected an integer"),
+    ]
+    for env, message in cases:
+        done = run_django(check, {**PROD_ENV, **env})
+        assert done.returncode != 0 and message in done.stderr, (env, done.stderr[-500:])
 
 
 # --- the SDK against the stub ---------------------------------------------------------------------

@@ -21,16 +21,29 @@ from celery.result import AsyncResult
 from django.test import Client
 from prometheus_client import REGISTRY
 
+from alerts.models import Alert
+from analysis.stub import DashScopeStub
 from compose import validate
 from core import readiness, tracing
 from core.health import ping_queues
 from core.logging import JsonFormatter, PlainFormatter, log_context
+from core.redact import key_id
 from core.tasks import collect_gauges
+from detection.capture import dispatch as candidates
 from tests.celery_tasks import fails_permanently, retries_then_fails
-from tests.support.obs_tasks import call_model, log_line, sleep_and_pid
+from tests.factories import make_camera
+from tests.support.dashscope_helpers import (
+    KEY_A,
+    clear_llm_state,
+    llm_worker,
+    make_payload,
+    only_these_llm_consumers,
+    wait_consuming,
+)
+from tests.support.obs_tasks import log_line, sleep_and_pid
 from tests.support.otlp import OtlpReceiver
 from tests.support.rtsp import free_port
-from tests.support.scrape import family_names, promtool_check, sample_value, scrape
+from tests.support.scrape import METRICS_AUTH, family_names, promtool_check, sample_value, scrape
 from tests.support.waiting import wait_for
 from tests.workers import BASE_DIR, WorkerProcess
 
@@ -40,6 +53,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 OBS_QUEUE = f"obs-{os.getpid()}"
 READY_QUEUE = f"obs-ready-{os.getpid()}"
 WORKER_SERVICE = "trafficsite-test-worker"
+LLM_SERVICE = "trafficsite-test-llm"
 
 
 def start_worker(name: str, queue: str, database_url: str, metrics_dir: Path, concurrency: int, **env: str):
@@ -122,7 +136,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def get_readyz(client: Client) -> tuple[int, dict]:
-    response = client.get("/readyz")
+    response = client.get("/readyz", **METRICS_AUTH)
     return response.status_code, response.json()
 
 
@@ -305,7 +319,7 @@ def test_promtool_accepts_a_workers_scrape(obs_worker: WorkerProcess) -> None:
 
 def test_promtool_accepts_the_web_metrics(client: Client) -> None:
     assert client.get("/healthz").status_code == 200
-    response = client.get("/metrics")
+    response = client.get("/metrics", **METRICS_AUTH)
     assert response.status_code == 200
     text = response.content.decode()
     assert "django_http_responses_total_by_status_view_method_total" in text
@@ -478,7 +492,7 @@ def test_readyz_keeps_its_answer_so_a_load_balancer_cannot_flood_the_queues(clie
 @pytest.mark.django_db
 def test_readyz_names_a_broken_redis_without_showing_its_password(client: Client, settings, fresh_readyz) -> None:
     settings.REDIS_URL = f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0"
-    response = client.get("/readyz")
+    response = client.get("/readyz", **METRICS_AUTH)
     assert response.status_code == 503
     body = response.json()
     assert body["checks"]["redis"]["ok"] is False
@@ -547,11 +561,34 @@ def test_log_context_accepts_only_the_listed_ids() -> None:
 
 
 # -- traces --------------------------------------------------------------------------------------
-def test_span_is_a_no_op_while_tracing_is_off() -> None:
+def test_span_is_a_no_op_and_nothing_is_instrumented_while_tracing_is_off() -> None:
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
     assert not tracing.enabled()
     with tracing.span("dashscope.call", model="qwen-vl-max") as current:
         assert current is None
     assert tracing.current_ids() == {}
+    assert not RequestsInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_only_requests_and_our_own_spans_start_a_trace_and_the_rest_follows_its_parent() -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+    sampler = tracing.WorkStartsSampler(ALWAYS_ON)
+
+    def decision(kind: SpanKind, parent_flags: int | None = None) -> Decision:
+        parent = None
+        if parent_flags is not None:
+            remote = SpanContext(0x1F, 0x2F, is_remote=True, trace_flags=TraceFlags(parent_flags))
+            parent = trace.set_span_in_context(NonRecordingSpan(remote))
+        return sampler.should_sample(parent, 0x1F, "name", kind).decision
+
+    assert decision(SpanKind.SERVER) is decision(SpanKind.INTERNAL) is Decision.RECORD_AND_SAMPLE
+    # A task sent or run, a Redis or HTTP call, outside any trace: the frames of every camera.
+    assert {decision(k) for k in (SpanKind.PRODUCER, SpanKind.CONSUMER, SpanKind.CLIENT)} == {Decision.DROP}
+    assert decision(SpanKind.CONSUMER, parent_flags=TraceFlags.SAMPLED) is Decision.RECORD_AND_SAMPLE
 
 
 @pytest.mark.django_db
@@ -561,7 +598,8 @@ def test_a_web_request_is_traced_through_the_queue_into_the_worker(
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     settings.READYZ_QUEUES = [OBS_QUEUE]
-    settings.MIDDLEWARE = ["core.tracing.TracingMiddleware", *settings.MIDDLEWARE]
+    # Django's instrumentation puts its middleware first in settings.MIDDLEWARE (taken out again by
+    # disable()); the test client builds its handler at the first request, after this.
     tracing.configure(OTLPSpanExporter(endpoint=f"{otlp.endpoint}/v1/traces"), service_name="web", batch=False)
     try:
         trace_id, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
@@ -569,20 +607,14 @@ def test_a_web_request_is_traced_through_the_queue_into_the_worker(
         server = otlp.wait_for("GET readyz", trace_id)
         assert (server.service, server.parent_span_id) == ("web", caller_span)
         assert server.attributes["http.route"] == "readyz"
-        send = otlp.wait_for("send core.ping", trace_id)
+        send = otlp.wait_for("apply_async/core.ping", trace_id)
         assert send.parent_span_id == server.span_id
-        run = otlp.wait_for("run core.ping", trace_id)
+        run = otlp.wait_for("run/core.ping", trace_id)
         assert (run.service, run.parent_span_id) == (WORKER_SERVICE, send.span_id)
         assert run.attributes["celery.task_name"] == "core.ping"
-
-        # A camera event in a span of its own, through a task, down to the model call.
-        with tracing.span("camera.event", camera_id=3, event_type="speeding") as event:
-            event_trace = format(event.get_span_context().trace_id, "032x")
-            call_model.apply_async(("qwen-vl-max",), queue=OBS_QUEUE).get(timeout=30)
-        task_run = otlp.wait_for("run tests.obs.call_model", event_trace)
-        model_call = otlp.wait_for("dashscope.call", event_trace)
-        assert model_call.parent_span_id == task_run.span_id
-        assert model_call.attributes == {"model": "qwen-vl-max", "attempt": 1}
+        # The request's Redis calls (the readiness check pings Redis) hang below its server span.
+        redis_calls = [s for s in otlp.spans_of(trace_id) if s.attributes.get("db.system") == "redis"]
+        assert any(s.service == "web" and s.parent_span_id == server.span_id for s in redis_calls)
     finally:
         tracing.disable()
 
@@ -595,8 +627,63 @@ def test_tasks_sent_outside_a_trace_are_not_traced(obs_worker: WorkerProcess, ot
     try:
         result: AsyncResult = sleep_and_pid.apply_async((0,), queue=OBS_QUEUE)
         result.get(timeout=30)
-        assert exporter.get_finished_spans() == ()  # no producer span: frames are not traced
+        # No producer span, and none of the Redis calls of publishing and waiting: like every frame
+        # the capture loop sends to detection, with the frame store's Redis calls around it.
+        assert exporter.get_finished_spans() == ()
         time.sleep(0.5)  # the worker exports within 100 ms
-        assert not [s for s in otlp.spans if s.attributes.get("celery.task_id") == result.id]
+        assert not [s for s in otlp.spans if s.attributes.get("messaging.message.id") == result.id]
     finally:
         tracing.disable()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_camera_event_is_traced_from_capture_through_the_llm_and_alerts_tasks_to_the_dashscope_http_call(
+    test_database_url: str, tmp_path: Path, otlp: OtlpReceiver, settings
+) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    stub = DashScopeStub().start()
+    clear_llm_state()
+    settings.DASHSCOPE_API_KEYS = [KEY_A]  # this process plays the capture process: it dispatches to the LLM
+    (tmp_path / "metrics").mkdir()
+    worker = llm_worker(
+        "traced", test_database_url, tmp_path / "metrics", keys=[KEY_A], base_url=stub.base_url,
+        OTEL_ENABLED="true", OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint, OTEL_SERVICE_NAME=LLM_SERVICE,
+        OTEL_BSP_SCHEDULE_DELAY="100",
+    )  # fmt: skip
+    try:
+        with only_these_llm_consumers("llm", "alerts"):  # the alerts task must run in the traced worker too
+            worker.start()
+            wait_consuming(worker, "llm")
+            wait_consuming(worker, "alerts")
+            payload = make_payload(make_camera().pk)
+            tracing.configure(OTLPSpanExporter(endpoint=f"{otlp.endpoint}/v1/traces"), service_name="capture",
+                              batch=False)  # fmt: skip
+            try:
+                assert candidates.dispatch(payload) == "analysis.analyze_event"
+            finally:
+                tracing.disable()
+            wait_for(lambda: Alert.objects.filter(idempotency_key=payload["event_key"]).exists(), 60, "the alert")
+            event = otlp.wait_for_span("camera.event", event_key=payload["event_key"])
+            trace_id = event.trace_id
+            send = otlp.wait_for("apply_async/analysis.analyze_event", trace_id)
+            run = otlp.wait_for("run/analysis.analyze_event", trace_id)
+            model_call = otlp.wait_for("dashscope.call", trace_id)
+            http_call = otlp.wait_for("POST", trace_id)
+            send_alert = otlp.wait_for("apply_async/alerts.record_alert", trace_id)
+            run_alert = otlp.wait_for("run/alerts.record_alert", trace_id)
+    finally:
+        worker.stop()
+        stub.stop()
+    assert (event.service, event.parent_span_id) == ("capture", "")
+    assert (send.service, send.parent_span_id) == ("capture", event.span_id)
+    assert (run.service, run.parent_span_id) == (LLM_SERVICE, send.span_id)
+    assert model_call.parent_span_id == run.span_id and model_call.attributes["key_id"] == key_id(KEY_A)
+    assert http_call.parent_span_id == model_call.span_id and http_call.attributes["http.status_code"] == 200
+    # Only scheme, host and port of an outgoing URL leave the process (webhook URLs carry tokens).
+    assert http_call.attributes["http.url"] == stub.base_url.split("/api/")[0] + "/"
+    assert send_alert.parent_span_id == run.span_id and run_alert.parent_span_id == send_alert.span_id
+    spans = otlp.spans_of(trace_id)
+    # The LLM step's Redis calls (evidence, key pool, budget) are in the trace; no key is anywhere in it.
+    assert any(s.service == LLM_SERVICE and s.attributes.get("db.system") == "redis" for s in spans)
+    assert KEY_A not in repr(spans)

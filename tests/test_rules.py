@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from collections.abc import Callable
 
@@ -44,22 +45,50 @@ def crosswalk(y0: float, y1: float) -> dict[str, object]:
 ZONES = [lane("northbound", 5, 10, True), lane("southbound", 0, 5, False), crosswalk(24, 28)]
 
 Trajectory = Callable[[float], tuple[float, float] | None]  # time -> road position in metres, None: not in view
+SIZE_M = {"car": (1.8, 1.5), "truck": (2.5, 3.2), "person": (0.5, 1.7), "bicycle": (0.6, 1.7)}  # width, height
 
 
 def constant(x: float, y0: float, speed_kmh: float, *, t0: float = 0.0) -> Trajectory:
     return lambda t: (x, y0 + speed_kmh / 3.6 * (t - t0)) if t >= t0 else None
 
 
-def braking(x: float, speed_kmh: float, decel: float, brake_at: float) -> Trajectory:
+def braking(x: float, speed_kmh: float, decel: float, brake_at: float, *, y0: float = 0.0) -> Trajectory:
     v0 = speed_kmh / 3.6
 
     def position(t: float) -> tuple[float, float]:
         if t <= brake_at:
-            return (x, v0 * t)
+            return (x, y0 + v0 * t)
         dt = min(t - brake_at, v0 / decel)
-        return (x, v0 * brake_at + v0 * dt - decel * dt * dt / 2)
+        return (x, y0 + v0 * brake_at + v0 * dt - decel * dt * dt / 2)
 
     return position
+
+
+def stopping_at(x: float, speed_kmh: float, decel: float, stop_y: float, *, start_y: float = 0.0) -> Trajectory:
+    """Cruise, then brake evenly to stand at stop_y (and stay there)."""
+    v0 = speed_kmh / 3.6
+    brake_at = (stop_y - start_y - v0 * v0 / (2 * decel)) / v0
+    return braking(x, speed_kmh, decel, brake_at, y0=start_y)
+
+
+def box_at(cls: str, where: tuple[float, float]) -> tuple[float, float, float, float]:
+    """The box of a road user standing at a road point, sized by perspective like a camera sees it."""
+    u, v = H.to_image([where])[0]
+    left, right = H.to_image([[where[0] - 0.5, where[1]], [where[0] + 0.5, where[1]]])
+    pixels_per_metre = float(right[0] - left[0]) * 800  # across the road at that distance
+    width_m, height_m = SIZE_M[cls]
+    w, h = width_m * pixels_per_metre / 800, height_m * pixels_per_metre / 600
+    return (u - w / 2, v - h, u + w / 2, v)
+
+
+def jittered(
+    box: tuple[float, float, float, float], rng: random.Random, jitter: float
+) -> tuple[float, float, float, float]:
+    """Box edges moved by a detector's noise: ``jitter`` x (0.5 px + 1.5 % of the box's size), which is
+    what detection.rules.noise assumes (about 2.5x what YOLOv8n shows on the composed scenarios)."""
+    x1, y1, x2, y2 = box
+    sx, sy = (0.5 / 800 + 0.015 * (x2 - x1)) * jitter, (0.5 / 600 + 0.015 * (y2 - y1)) * jitter
+    return (x1 + rng.gauss(0, sx), y1 + rng.gauss(0, sy), x2 + rng.gauss(0, sx), y2 + rng.gauss(0, sy))
 
 
 def run(
@@ -70,25 +99,39 @@ def run(
     rules: dict | None = None,
     limit: float = 50.0,
     homography: Homography | None = H,
+    jitter: float = 0.0,
+    seed: int = 0,
+    switch: dict[int, tuple[float, int]] | None = None,
+    hidden: dict[int, tuple[float, float]] | None = None,
+    fps: float = FPS,
 ) -> list[CandidateEvent]:
+    """Drive the actors through the rules at FPS; ``switch`` gives an actor a new track id from a time on,
+    ``hidden`` takes it out of view for a while (an occlusion)."""
     context = CameraContext(1, limit, ZONES if zones is None else zones, rules or {}, homography)
     engine = TrafficRules(context)
+    rng = random.Random(seed)
     tracks: dict[int, Track] = {}
     events: list[CandidateEvent] = []
-    for i in range(int(seconds * FPS)):
-        ts = i / FPS
+    for i in range(int(seconds * fps)):
+        ts = i / fps
         seen = []
-        for tid, (cls, trajectory) in actors.items():
+        for actor, (cls, trajectory) in actors.items():
             where = trajectory(ts)
             if where is None or not (0 <= where[1] <= 50):
                 continue
-            u, v = H.to_image([where])[0]
-            height = 0.08 if cls != "person" else 0.12
+            if hidden and actor in hidden and hidden[actor][0] <= ts < hidden[actor][1]:
+                continue
+            tid = switch[actor][1] if switch and actor in switch and ts >= switch[actor][0] else actor
             track = tracks.setdefault(tid, Track(tid, cls, deque(maxlen=400)))
-            track.points.append(TrackPoint(ts, (u - 0.03, v - height, u + 0.03, v), 0.9))
+            box = box_at(cls, where)
+            track.points.append(TrackPoint(ts, jittered(box, rng, jitter) if jitter else box, 0.9))
             seen.append(track)
         events += engine.process(FrameTracks(context, i, ts, 1_800_000_000 + ts, (800, 600), seen, []))
     return events
+
+
+def of_type(events: list[CandidateEvent], event_type: str) -> list[CandidateEvent]:
+    return [e for e in events if e.event_type == event_type]
 
 
 def only(events: list[CandidateEvent], event_type: str) -> CandidateEvent:
@@ -102,15 +145,16 @@ def test_speeding_fires_once_after_half_a_second_over_the_limit_with_the_speed_m
     event = only(events, "speeding")
     assert event.measurements["speed_kmh"] == pytest.approx(80, rel=0.02)
     assert event.measurements["limit_kmh"] == 50
-    # Speed is known after the 0.6 s velocity window; then 0.5 s over the limit.
-    assert event.started_at == pytest.approx(0.7, abs=0.15)
-    assert event.triggered_at - event.started_at < 0.05
+    # Over the limit from the start (on the smoothed estimate's clock), so the definition is met at
+    # 0.5 s; the alert comes when the smoothing lag has passed.
+    assert event.started_at == pytest.approx(0.5, abs=0.15)
+    assert event.triggered_at - event.started_at <= 0.4
     assert len(events) == 1
 
 
 def test_speeding_has_no_cap_and_honours_a_lane_limit() -> None:
-    fast = only(run({1: ("car", constant(7.5, 0, 190))}, 1.2), "speeding")
-    assert fast.measurements["speed_kmh"] == pytest.approx(190, rel=0.02)
+    fast = only(run({1: ("car", constant(7.5, 0, 140))}, 1.4), "speeding")
+    assert fast.measurements["speed_kmh"] == pytest.approx(140, rel=0.02)
     zones = [lane("northbound", 5, 10, True, speed_limit_kmh=30), *ZONES[1:]]
     assert only(run({1: ("car", constant(7.5, 0, 40))}, 3, zones=zones), "speeding").measurements["limit_kmh"] == 30
 
@@ -122,8 +166,10 @@ def test_driving_at_the_limit_plus_a_tolerance_is_not_speeding() -> None:
 def test_wrong_way_fires_after_five_metres_against_the_flow() -> None:
     event = only(run({1: ("car", constant(7.5, 40, -30))}, 3), "wrong_way")  # northbound lane, driving south
     assert event.measurements["lane"] == "northbound"
-    assert event.measurements["distance_against_flow_m"] == pytest.approx(5, abs=1.0)
-    assert event.started_at == pytest.approx(0.6 + 5 / (30 / 3.6) - 0.6, abs=0.4)
+    # Decided on the lower bound of the distance: 5 m for sure, which far away takes a little more.
+    against, sigma = event.measurements["distance_against_flow_m"], event.measurements["distance_against_flow_m_sigma"]
+    assert against - sigma >= 5 and against < 8
+    assert event.triggered_at <= 5 / (30 / 3.6) + 1.0
     assert run({1: ("car", constant(2.5, 40, -30))}, 3) == []  # the southbound lane: right way
 
 
@@ -175,9 +221,72 @@ def test_rules_can_be_switched_off_and_tuned_per_camera() -> None:
     assert run({1: ("car", constant(7.5, 0, 80))}, 2.5, rules={"speeding": {"enabled": False}}) == []
     assert run({1: ("car", constant(7.5, 0, 80))}, 2.5, rules={"speeding": {"over_limit_factor": 1.7}}) == []
     follower, leader = constant(7.5, 0, 54), constant(7.5, 20, 54)  # 1.33 s headway
-    stricter = run({1: ("car", follower), 2: ("car", leader)}, 3.5, rules={"tailgating": {"headway_s": 1.5}})
+    stricter = run({1: ("car", follower), 2: ("car", leader)}, 3.5, rules={"tailgating": {"headway_s": 1.8}})
     assert only(stricter, "tailgating").measurements["headway_s"] == pytest.approx(1.33, abs=0.05)
 
 
 def test_an_uncalibrated_camera_proposes_nothing() -> None:
     assert run({1: ("car", constant(7.5, 0, 120))}, 2, homography=None) == []
+
+
+# -- measurements that know their uncertainty, and events keyed by what happened -------------------
+SEEDS = range(8)
+
+
+def test_jittery_far_traffic_just_under_the_limit_is_neither_speeding_nor_hard_braking() -> None:
+    # 0.9 x the limit, 20-50 m away, boxes jittering like a detector's: a point estimate of speed
+    # or of deceleration from these boxes crosses the thresholds; the bounds never do.
+    for seed in SEEDS:
+        actors = {1: ("car", constant(7.5, 20, 45)), 2: ("car", constant(2.5, 50, -45))}
+        events = run(actors, 3.0, jitter=1.0, seed=seed)
+        assert of_type(events, "speeding") == [] and of_type(events, "hard_braking") == [], (seed, events)
+
+
+def test_a_real_speeder_at_1_2_times_the_limit_is_caught_within_a_second() -> None:
+    # Truth starts 0.5 s after the car enters the view (the minimum duration); alert within 1 s of it.
+    for seed in SEEDS:
+        event = only(run({1: ("car", constant(7.5, 0, 60))}, 3.0, jitter=1.0, seed=seed), "speeding")
+        assert event.triggered_at - 0.5 <= 1.0, seed
+        measured = event.measurements
+        assert measured["speed_kmh"] == pytest.approx(60, rel=0.05)
+        assert measured["speed_kmh_sigma"] > 0 and measured["speed_kmh_lo"] > 55
+
+
+def test_braking_at_7_metres_per_second_squared_from_50_kmh_is_caught() -> None:
+    # At the scenario sets' 20 fps: only 1 m/s^2 over the threshold, so it takes the sharper sampling.
+    for seed in SEEDS:
+        events = run({1: ("car", braking(7.5, 50, 7.0, 1.0))}, 3.5, jitter=1.0, seed=seed, fps=20.0)
+        event = only(events, "hard_braking")
+        assert event.triggered_at < 1.0 + (50 / 3.6) / 7.0, seed  # while it brakes (it stands at 3.0 s)
+        measured = event.measurements
+        assert measured["deceleration_mps2_lo"] > 6 and measured["deceleration_mps2_sigma"] > 0
+        assert measured["from_speed_kmh"] == pytest.approx(50, rel=0.05)
+
+
+def test_an_id_switch_mid_stall_still_gives_one_stalled_vehicle_under_the_first_id() -> None:
+    parked: Trajectory = lambda t: (7.5, 30.0)  # noqa: E731
+    # The tracker loses the car at 4 s (hidden for 0.6 s) and finds it again under a new id.
+    events = run({1: ("car", parked)}, 12.5, jitter=1.0, switch={1: (4.6, 7)}, hidden={1: (4.0, 4.6)})
+    event = only(events, "stalled_vehicle")
+    assert event.track_ids == (1,)
+    assert event.triggered_at == pytest.approx(10.0, abs=1.0)
+    assert len(events) == 1
+
+
+def test_a_near_miss_whose_cyclist_changes_track_id_is_one_event() -> None:
+    car = constant(7.5, 0, 36)
+    cyclist: Trajectory = lambda t: (1.5 + 3.0 * t, 22.0)  # noqa: E731 - crossing just ahead of the car
+    events = run({1: ("car", car), 2: ("bicycle", cyclist)}, 3, switch={2: (1.0, 9)}, jitter=0.5)
+    event = only(events, "near_miss")
+    assert event.track_ids == (1, 2)
+    assert event.measurements["distance_m_sigma"] > 0
+
+
+def test_a_leader_stopping_at_a_crosswalk_is_not_tailgated() -> None:
+    # The leader brakes to stand before the crosswalk (24 m); the follower, 1.5 s behind, brakes
+    # too and stops 6 m behind it. Its true headway never drops under 1.7 s.
+    leader = stopping_at(7.5, 50, 4.0, 23.0, start_y=10.0)
+    follower = stopping_at(7.5, 50, 4.0, 17.0, start_y=10.0 - 50 / 3.6 * 1.5)
+    for seed in SEEDS:
+        events = run({1: ("car", follower), 2: ("car", leader)}, 6.0, jitter=1.0, seed=seed)
+        assert of_type(events, "tailgating") == [], (seed, events)

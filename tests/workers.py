@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from core.processes import worker_argv
+from core.processes import DETECT_PRELOAD, worker_argv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,8 @@ class WorkerProcess:
             "--pool",
             "prefork",
             "--include",
-            "tests.celery_tasks",
+            # The detect worker's preload (core/processes.py) for any worker that consumes detect.
+            f"tests.celery_tasks,{DETECT_PRELOAD}" if "detect" in queues.split(",") else "tests.celery_tasks",
             "--without-gossip",
             "--without-mingle",
         )

@@ -13,6 +13,10 @@ from core import celery_hooks, schedule
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trafficsite.settings")
 
 app = Celery("trafficsite")
+# The app of every thread too: core sends tasks through celery.current_app (it imports no app), and a
+# thread that never set one (the evaluate command's camera loop) would otherwise get Celery's
+# unconfigured fallback app, whose default broker is amqp://localhost.
+app.set_default()
 app.config_from_object("celeryconfig")
 app.autodiscover_tasks()
 # Periodic tasks of beat, as defaults under celeryconfig (evaluated when the configuration loads).

@@ -1,7 +1,8 @@
 from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views as core_views
 
@@ -15,10 +16,17 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("media/<path:path>", core_views.protected_media, name="media"),
-    # The operators' dashboard (staff login), the REST API and its OpenAPI schema (operators only).
+    # The operators' dashboard (staff login), the REST API, its OpenAPI schema and docs (operators only).
     path("dashboard/", include("alerts.urls")),
     path("api/v1/", include("alerts.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # django-prometheus serves /metrics (unauthenticated on purpose: keep it on the internal network).
-    path("", include("django_prometheus.urls")),
+    # Swagger UI on the schema, its scripts served from our static files (drf-spectacular-sidecar, no
+    # CDN). A browser without a staff session is sent to the login page rather than answered 403.
+    path(
+        "api/docs/",
+        staff_member_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+    # django-prometheus's metrics, for a bearer token or a staff login (core/access.py).
+    path("metrics", core_views.metrics, name="prometheus-django-metrics"),
 ]

@@ -23,6 +23,16 @@ class IsOperator(BasePermission):
         return is_operator(request.user)
 
 
+class CanReviewAlerts(IsOperator):
+    """Reviewing changes an alert (an un-confirmed alert loses its evidence to retention): it needs
+    Django's ``alerts.change_alert``, not only staff status."""
+
+    message = "Reviewing alerts needs the permission to change alerts."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return is_operator(request.user) and bool(request.user.has_perm("alerts.change_alert"))
+
+
 class CameraPermission(IsOperator):
     message = "Changing cameras needs the camera permissions (an administrator's)."
     required = {

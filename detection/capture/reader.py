@@ -11,7 +11,6 @@ import dataclasses
 import logging
 import math
 import queue
-import random
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cameras.sources import Source, SourceKind
+from core import backoff
 from core.redact import mask_url
 from detection.grab import FrameGrabError, open_capture
 from detection.metrics import FRAMES_DROPPED, FRAMES_READ, FRAMES_SAMPLED, RECONNECTS
@@ -112,8 +112,10 @@ class FrameReader(threading.Thread):
         reconnects = self.state.reconnects + 1
         self._set_state(status=status, error=error, reconnects=reconnects)
         RECONNECTS.labels(self.label).inc()
-        delay = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2 ** (failures - 1))
-        delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
+        # Within 20 % below the step: cameras of one host that lost their network together spread out.
+        delay = backoff.exponential_s(
+            failures, base_s=self.config.backoff_initial_s, cap_s=self.config.backoff_max_s, jitter=0.2
+        )
         logger.warning("camera %s: %s; reconnecting in %.1f s", self.label, error, delay)
         self.stop_event.wait(delay)
 

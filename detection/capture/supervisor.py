@@ -25,6 +25,7 @@ from typing import Any
 from django.conf import settings
 
 from cameras.models import Camera
+from core import backoff
 from core import metrics as core_metrics
 from core.lease import RedisLease
 from core.redisclient import get_redis, key
@@ -127,7 +128,8 @@ class Supervisor:
     def _child_died(self, child: Child) -> None:
         state = self.restarts.setdefault(child.camera_id, RestartState())
         state.failures += 1
-        delay = min(MAX_RESTART_DELAY_S, 2.0 ** (state.failures - 1))
+        # 1 s doubling to a minute, without jitter: one supervisor restarting its own child is no herd.
+        delay = backoff.exponential_s(state.failures, base_s=1.0, cap_s=MAX_RESTART_DELAY_S, jitter=0.0)
         state.not_before = time.monotonic() + delay
         logger.error(
             "camera %s: capture process exited with code %s; restarting in %.0f s",

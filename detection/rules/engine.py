@@ -1,22 +1,30 @@
-"""The dangerous-driving rules of ../shared/SCENARIOS.md, on the tracks of one camera.
+"""The dangerous-driving rules of ../shared/SCENARIOS.md, on the road users of one camera.
 
-Each rule watches a condition per track (or per pair of tracks), measures how long it has held, and
+Each rule watches a condition per road user (or per pair), measures how long it has held, and
 proposes a candidate event once the definition is met, minimum duration included, with the values
-that justify it. A (rule, track) pair fires once; it may fire again only after the condition has
-cleared and the cooldown has passed. Every threshold comes from the camera's settings (defaults in
-cameras.config.RULE_DEFAULTS), the same settings an operator edits in the admin.
+that justify it and their uncertainty. Measurements come from a Kalman filter per road user
+(detection.rules.kinematics), so each rule decides on a confidence bound, not on a point value:
+speeding when even the lower bound of the speed is over the threshold, hard braking when even the
+lower bound of the deceleration is, over a minimum time and within one unbroken run of
+measurements. A far, jittery road user has wide bounds and proposes nothing until it is known well.
+
+Events are keyed by what happened, not by track ids: track fragments of one road user are joined
+(detection.rules.identity), and a (rule, road user) fires once; it may fire again only after the
+condition has cleared and the cooldown has passed. Every threshold comes from the camera's settings
+(defaults in cameras.config.RULE_DEFAULTS), the same settings an operator edits in the admin.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from cameras.config import RULE_DEFAULTS, rule_settings
 from detection.events import CameraContext, CandidateEvent, FrameTracks
-from detection.rules.kinematics import KinematicState, Motion
+from detection.rules.identity import RoadUser, RoadUsers
+from detection.rules.kinematics import Motion
+from detection.rules.noise import hidden_below_px
 from detection.rules.zones import Zone, build_zones
 from detection.tracking import Track
 
@@ -24,8 +32,23 @@ HEAVY_VEHICLES = frozenset({"car", "bus", "truck"})
 VULNERABLE = frozenset({"person", "bicycle", "motorcycle"})
 MOTOR_VEHICLES = frozenset({"car", "bus", "truck", "motorcycle"})
 HYSTERESIS = 0.97  # a condition that holds stays held until the value falls 3 % back from its threshold
-FORGET_S = 5.0  # per-track state of a track unseen this long is dropped
-BRAKING_CONFIRM_S = 0.1  # two or three frames in a row, so a single jittery estimate cannot fire
+# Confidence bounds: how many standard deviations below (or above) the estimate a rule decides on.
+K_SPEED = 1.64  # one-sided 95 %: a speed is "over" only when its lower bound is
+K_BRAKE = 1.64  # one-sided 95 %, and it must hold for BRAKING_MIN_S
+K_HEADWAY = 1.0
+K_DISTANCE = 1.0
+BRAKING_WINDOWS_S = (0.25, 0.4, 0.6, 0.9)  # deceleration: the smoothed speed lost over one of these
+BRAKING_MIN_S = 0.1  # and it must go on this long (a real braking lasts a second or more)
+MAX_PLAUSIBLE_DECEL = 12.0  # m/s^2: beyond what tyres can do, the measurement is wrong, not the driver
+BRAKING_LOOKBACK_S = 1.5  # the speed braking started from: the best-known speed this long before
+STILL_MAX_SIGMA = 1.5  # m/s: a speed this uncertain cannot tell standing from crawling
+K_STILL = 1.64
+STOP_TIMING_MARGIN_S = 0.33  # 1.64 sigma of a stop's timing (about 0.2 s): stops are timed on their lower bound
+STOP_DEBOUNCE_S = 0.5  # a standing road user has moved off once its speed has been over the limit this long
+STANDING_RULES = frozenset({"stalled_vehicle", "crosswalk_stop"})
+PLACE_AND_TIME_S = 2.0  # a moving event repeated this soon, where a vanished road user was, is the same one
+PLACE_RADIUS_M = 4.0
+NEAR_MISS_CONFIRM_S = 0.1  # two frames at 20 fps: one frame of crossed velocity vectors is not a near miss
 SEVERITY = {
     "speeding": 2,
     "wrong_way": 4,
@@ -38,11 +61,21 @@ SEVERITY = {
 
 
 @dataclass
-class _TrackState:
-    kinematics: KinematicState = field(default_factory=KinematicState)
-    lane_entry: dict[str, tuple[float, float]] = field(default_factory=dict)
-    samples: dict[str, list[float]] = field(default_factory=dict)  # values measured while a condition holds
-    last_seen: float = 0.0
+class _UserState:
+    # lane -> (entry position, its sigma along the flow, the measurement run it belongs to)
+    lane_entry: dict[str, tuple[tuple[float, float], float, float]] = field(default_factory=dict)
+    samples: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # (value, sigma) while held
+
+
+@dataclass(frozen=True)
+class _Seen:
+    track: Track
+    user: RoadUser
+    motion: Motion
+
+    @property
+    def uid(self) -> int:
+        return self.user.uid
 
 
 class TrafficRules:
@@ -51,59 +84,133 @@ class TrafficRules:
         self.cooldown_s = cooldown_s
         self.settings = {rule: rule_settings(camera.rules, rule) for rule in RULE_DEFAULTS}
         self.zones = build_zones(camera.zones, camera.homography)
-        self.tracks: dict[int, _TrackState] = {}
+        self.road_users = RoadUsers()
+        self.state: dict[int, _UserState] = {}
         self._since: dict[tuple[Any, ...], float] = {}
-        self._fired: dict[tuple[Any, ...], tuple[float, bool]] = {}  # key -> (when, cleared since)
+        self._fire_of: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # condition key -> what happened
+        self._fired: dict[tuple[Any, ...], tuple[float, bool]] = {}  # what happened -> (when, cleared since)
+        self._reported: list[tuple[str, int, float, tuple[float, float]]] = []  # type, road user, when, where
+        self._last_position: dict[int, tuple[float, float]] = {}
+        self._moving_since: dict[tuple[Any, ...], float] = {}
 
     # -- the interface --------------------------------------------------------------------------
     def process(self, frame: FrameTracks) -> list[CandidateEvent]:
         homography = self.camera.homography
         if homography is None:
             return []  # every rule measures on the road plane: an uncalibrated camera proposes nothing
-        moving: dict[int, tuple[Track, Motion]] = {}
-        for track in frame.tracks:
-            state = self.tracks.setdefault(track.track_id, _TrackState())
-            state.last_seen = frame.ts
+        seen: list[_Seen] = []
+        boxes = {t.track_id: t.last.box for t in frame.tracks}
+        for track, user in self.road_users.resolve(frame.tracks, frame.ts, homography, frame.size):
             if _cut_by_border(track.last.box):
                 # Half a car at the edge of the picture: its box bottom is not where it stands, and the
-                # box grows as it drives in. Measure only from whole boxes, from scratch.
-                state.kinematics = KinematicState()
+                # box grows as it drives in. Measure only whole boxes, and not across the cut.
+                user.kinematics.interrupt()
                 continue
-            motion = state.kinematics.update(track, homography)
-            if motion is not None:
-                moving[track.track_id] = (track, motion)
-        for tid in [t for t, s in self.tracks.items() if frame.ts - s.last_seen > FORGET_S]:
-            del self.tracks[tid]
+            others = [box for tid, box in boxes.items() if tid != track.track_id]
+            hidden = hidden_below_px(track.last.box, others, frame.size[1])
+            motion = user.kinematics.update(track.last, homography, frame.size, hidden)
+            if motion is not None and motion.settled:
+                seen.append(_Seen(track, user, motion))
+        self._forget()
         events: list[CandidateEvent] = []
-        for track, motion in moving.values():
-            zones = [z for z in self.zones if z.contains(track.last.ground)]
-            if track.cls in MOTOR_VEHICLES:
-                events += self._speeding(frame, track, motion, zones)
-                events += self._wrong_way(frame, track, motion, zones)
-                events += self._hard_braking(frame, track, motion)
-                events += self._standing(frame, track, motion, zones)
-        events += self._tailgating(frame, moving)
-        events += self._near_miss(frame, moving)
-        return events
+        for item in seen:
+            zones = [z for z in self.zones if z.contains(item.track.last.ground)]
+            if item.track.cls in MOTOR_VEHICLES:
+                events += self._speeding(frame, item, zones)
+                events += self._wrong_way(frame, item, zones)
+                events += self._hard_braking(frame, item)
+                events += self._standing(frame, item, zones)
+        events += self._tailgating(frame, seen)
+        events += self._near_miss(frame, seen)
+        return self._same_place_and_time(frame, events, {item.uid: item for item in seen})
+
+    def _same_place_and_time(
+        self, frame: FrameTracks, events: list[CandidateEvent], seen: dict[int, _Seen]
+    ) -> list[CandidateEvent]:
+        """Drop an event that repeats one just reported at the same place by a road user now gone.
+
+        The road user of the earlier event has vanished and a new one stands where it was: the track
+        broke and the fragments could not be joined (a long occlusion, a box that changed too much).
+        It is one event, whatever the ids say. Standing still is one event at one place for the whole
+        cooldown; moving events only within a moment.
+        """
+        kept = []
+        for event in events:
+            offender = seen.get(event.track_ids[0])
+            if offender is None:
+                kept.append(event)
+                continue
+            position = offender.motion.position
+            window = self.cooldown_s if event.event_type in STANDING_RULES else PLACE_AND_TIME_S
+            repeat = any(
+                earlier_type == event.event_type
+                and earlier_uid != offender.uid
+                and earlier_uid not in seen
+                and frame.ts - when <= window
+                and math.dist(position, self._last_position.get(earlier_uid, where)) <= PLACE_RADIUS_M
+                for earlier_type, earlier_uid, when, where in self._reported
+            )
+            if not repeat:
+                kept.append(event)
+                self._reported.append((event.event_type, offender.uid, frame.ts, position))
+        for uid, item in seen.items():
+            self._last_position[uid] = item.motion.position
+        horizon = frame.ts - self.cooldown_s
+        self._reported = [r for r in self._reported if r[2] >= horizon]
+        self._last_position = {u: p for u, p in self._last_position.items() if u in self.road_users.users}
+        return kept
 
     # -- bookkeeping shared by the rules --------------------------------------------------------
     def _enabled(self, rule: str) -> bool:
         return bool(self.settings[rule]["enabled"])
 
-    def _hold(self, key: tuple[Any, ...], ts: float, met: bool, min_duration_s: float) -> float | None:
-        """Track how long a condition holds; when it should fire now, return when its definition was met."""
+    def _forget(self) -> None:
+        """Drop what is kept about road users that are gone (their conditions cannot clear any more)."""
+        alive = self.road_users.users
+        for uid in [u for u in self.state if u not in alive]:
+            del self.state[uid]
+        for key in [k for k in self._since if not all(u in alive for u in k[1:] if isinstance(u, int))]:
+            del self._since[key]
+            self._fire_of.pop(key, None)
+            self._moving_since.pop(key, None)
+
+    def _user_state(self, uid: int) -> _UserState:
+        return self.state.setdefault(uid, _UserState())
+
+    def _hold(
+        self,
+        key: tuple[Any, ...],
+        ts: float,
+        met: bool | None,
+        min_duration_s: float,
+        fire_key: tuple[Any, ...] | None = None,
+    ) -> float | None:
+        """Track how long a condition holds; when it should fire now, return when its definition was met.
+
+        ``met`` None: the measurement cannot tell right now (too uncertain); the condition neither
+        clears nor fires, and the time it has held so far still counts.
+
+        ``fire_key`` (default: the condition's key) is what happened: a second condition with the same
+        fire key inside the cooldown is the same event (a near miss of one vehicle with a cyclist whose
+        track broke in two), so it does not fire again.
+        """
+        fire_key = fire_key or key
+        if met is None:
+            return None
         if not met:
             self._since.pop(key, None)
-            if key in self._fired:
-                self._fired[key] = (self._fired[key][0], True)
+            self._fire_of.pop(key, None)
+            if fire_key in self._fired and fire_key not in self._fire_of.values():
+                self._fired[fire_key] = (self._fired[fire_key][0], True)
             return None
         since = self._since.setdefault(key, ts)
+        self._fire_of[key] = fire_key
         if ts - since + 1e-6 < min_duration_s:
             return None
-        fired = self._fired.get(key)
+        fired = self._fired.get(fire_key)
         if fired is not None and (not fired[1] or ts - fired[0] < self.cooldown_s):
             return None
-        self._fired[key] = (ts, False)
+        self._fired[fire_key] = (ts, False)
         return since + min_duration_s
 
     def _holding(self, key: tuple[Any, ...]) -> bool:
@@ -113,21 +220,22 @@ class TrafficRules:
         self,
         frame: FrameTracks,
         rule: str,
-        track_ids: tuple[int, ...],
+        who: tuple[_Seen, ...],
         started_at: float,
         measurements: dict[str, Any],
         severity: int | None = None,
     ) -> CandidateEvent:
-        boxes = [t.last.box for t in frame.tracks if t.track_id in track_ids]
+        boxes = [s.track.last.box for s in who]
         group_box = (
-            (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-            if boxes
-            else None
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
         )
         return CandidateEvent(
             camera_id=self.camera.camera_id,
             event_type=rule,
-            track_ids=track_ids,
+            track_ids=tuple(s.uid for s in who),  # road users: a re-joined fragment keeps its first id
             started_at=round(started_at, 3),
             triggered_at=frame.ts,
             measurements={k: round(v, 3) if isinstance(v, float) else v for k, v in measurements.items()},
@@ -139,66 +247,89 @@ class TrafficRules:
         limits = [z.speed_limit_kmh for z in zones if z.kind == "lane" and z.speed_limit_kmh]
         return float(min(limits)) if limits else self.camera.speed_limit_kmh
 
-    # -- per-track rules ------------------------------------------------------------------------
-    def _speeding(self, frame: FrameTracks, track: Track, motion: Motion, zones: list[Zone]) -> list[CandidateEvent]:
-        if not self._enabled("speeding"):
+    # -- per-road-user rules --------------------------------------------------------------------
+    def _speeding(self, frame: FrameTracks, item: _Seen, zones: list[Zone]) -> list[CandidateEvent]:
+        lagged = item.motion.lagged
+        if not self._enabled("speeding") or lagged is None:
             return []
         cfg = self.settings["speeding"]
         limit = self._speed_limit(zones)
         threshold = limit * cfg["over_limit_factor"]
-        key = ("speeding", track.track_id)
-        met = motion.speed_kmh > (threshold * HYSTERESIS if self._holding(key) else threshold)
-        samples = self.tracks[track.track_id].samples.setdefault("speeding", [])
+        key = ("speeding", item.uid)
+        # The smoothed speed a moment ago (the measurements after it halve its noise), on its own
+        # clock: speeding when even its lower bound is over the threshold for the minimum time.
+        lower = max(0.0, lagged.speed_ms - K_SPEED * lagged.speed_sigma) * 3.6
+        met = lower > (threshold * HYSTERESIS if self._holding(key) else threshold)
+        samples = self._user_state(item.uid).samples.setdefault("speeding", [])
         if not met:
             samples.clear()
         else:
-            samples.append(motion.speed_kmh)
-        start = self._hold(key, frame.ts, met, cfg["min_duration_s"])
+            samples.append((lagged.speed_ms * 3.6, lagged.speed_sigma * 3.6))
+        start = self._hold(key, lagged.ts, met, cfg["min_duration_s"])
         if start is None:
             return []
-        speed = statistics.median(samples)
+        speed, sigma = _weighted_mean(samples)
         severity = 3 if speed > limit * 1.3 else 2
         return [
             self._event(
                 frame,
                 "speeding",
-                (track.track_id,),
+                (item,),
                 start,
                 {
                     "speed_kmh": speed,
-                    "max_speed_kmh": max(samples),
+                    "speed_kmh_sigma": sigma,
+                    "speed_kmh_lo": lower,
+                    "max_speed_kmh": max(s for s, _ in samples),
                     "limit_kmh": limit,
                     "threshold_kmh": threshold,
-                    "class": track.cls,
+                    "class": item.track.cls,
                 },
                 severity,
             )
         ]
 
-    def _wrong_way(self, frame: FrameTracks, track: Track, motion: Motion, zones: list[Zone]) -> list[CandidateEvent]:
+    def _wrong_way(self, frame: FrameTracks, item: _Seen, zones: list[Zone]) -> list[CandidateEvent]:
         if not self._enabled("wrong_way"):
             return []
-        state = self.tracks[track.track_id]
+        state = self._user_state(item.uid)
+        motion = item.motion
         events = []
         for zone in zones:
             if zone.kind != "lane" or zone.flow is None:
                 continue
-            entry = state.lane_entry.setdefault(zone.name, motion.position)
+            sigma_now = motion.position_sigma_along(zone.flow)
+            # The distance is measured within one run of measurements: a box that jumped to another road
+            # user (the filter restarted) starts the measurement again.
+            entry, sigma_entry, run = state.lane_entry.get(zone.name, (motion.position, sigma_now, -1.0))
+            if run != motion.continuous_since:
+                entry, sigma_entry, run = motion.position, sigma_now, motion.continuous_since
+                state.lane_entry[zone.name] = (entry, sigma_entry, run)
             against = -((motion.position[0] - entry[0]) * zone.flow[0] + (motion.position[1] - entry[1]) * zone.flow[1])
-            key = ("wrong_way", track.track_id, zone.name)
-            start = self._hold(key, frame.ts, against >= self.settings["wrong_way"]["min_distance_m"], 0.0)
+            sigma = math.hypot(sigma_now, sigma_entry)
+            # And it must be driving against the flow now, surely: its velocity along the flow is negative
+            # even at its upper bound.
+            along = motion.velocity[0] * zone.flow[0] + motion.velocity[1] * zone.flow[1]
+            key = ("wrong_way", item.uid, zone.name)
+            met = (
+                against - K_DISTANCE * sigma >= self.settings["wrong_way"]["min_distance_m"]
+                and along + K_SPEED * motion.velocity_sigma < 0
+            )
+            start = self._hold(key, frame.ts, met, 0.0)
             if start is not None:
                 events.append(
                     self._event(
                         frame,
                         "wrong_way",
-                        (track.track_id,),
+                        (item,),
                         start,
                         {
                             "distance_against_flow_m": against,
+                            "distance_against_flow_m_sigma": sigma,
                             "lane": zone.name,
                             "speed_kmh": motion.speed_kmh,
-                            "class": track.cls,
+                            "speed_kmh_sigma": motion.speed_sigma * 3.6,
+                            "class": item.track.cls,
                         },
                     )
                 )
@@ -206,163 +337,259 @@ class TrafficRules:
             del state.lane_entry[name]  # left the lane: a new entry starts a new measurement
         return events
 
-    def _hard_braking(self, frame: FrameTracks, track: Track, motion: Motion) -> list[CandidateEvent]:
-        if not self._enabled("hard_braking") or motion.accel_ms2 is None:
+    def _hard_braking(self, frame: FrameTracks, item: _Seen) -> list[CandidateEvent]:
+        lagged = item.motion.lagged
+        if not self._enabled("hard_braking") or lagged is None:
             return []
         cfg = self.settings["hard_braking"]
-        kin = self.tracks[track.track_id].kinematics
-        from_speed = kin.max_speed_since(frame.ts - 1.5) * 3.6
-        key = ("hard_braking", track.track_id)
-        threshold = cfg["deceleration_mps2"] * (HYSTERESIS if self._holding(key) else 1.0)
-        # A second derivative of box positions is noisy: besides the fitted deceleration, the speed
-        # must really have dropped (by what a quarter second at the threshold takes off).
-        lost = from_speed / 3.6 - motion.speed_ms
-        met = (
-            -motion.accel_ms2 > threshold
-            and from_speed >= cfg["min_speed_kmh"]
-            and lost >= 0.25 * cfg["deceleration_mps2"]
-        )
-        start = self._hold(key, frame.ts, met, BRAKING_CONFIRM_S)
+        kin = item.user.kinematics
+        # Keyed by the measurement run too: a condition never holds across an occlusion or a re-join.
+        key = ("hard_braking", item.uid, item.motion.continuous_since)
+        threshold = cfg["deceleration_mps2"]
+        # The speed lost over a short window, between two smoothed speeds: a second derivative of box
+        # positions is too noisy to decide on, a sustained loss of speed is not. A short window
+        # decides early on a near, sharp track; a longer one lets a far, noisier one decide at all.
+        best: tuple[float, float, float, float] | None = None  # (lower bound, deceleration, sigma, span)
+        for window in BRAKING_WINDOWS_S:
+            reference = kin.smoothed_at(lagged.ts - window)
+            if reference is None or lagged.ts - reference[0] < window * 0.8:
+                continue
+            span = lagged.ts - reference[0]
+            decel = (reference[1] - lagged.speed_ms) / span
+            sigma = math.hypot(reference[2], lagged.speed_sigma) / span
+            if best is None or decel - K_BRAKE * sigma > best[0]:
+                best = (decel - K_BRAKE * sigma, decel, sigma, span)
+        if best is None:
+            return []
+        decel_lo, decel, sigma, span = best
+        if kin.occluded_at is not None and kin.occluded_at >= lagged.ts - span - BRAKING_MIN_S:
+            return []  # its ground point was hidden behind a nearer road user: no braking read across that
+        # "From a reliably measured speed": its one-sigma lower bound, within this run of measurements.
+        from_speed_lo = kin.max_smoothed_speed_lo(lagged.ts - BRAKING_LOOKBACK_S, lagged.ts, 1.0)
+        met = decel_lo > threshold and decel <= MAX_PLAUSIBLE_DECEL and from_speed_lo * 3.6 >= cfg["min_speed_kmh"]
+        start = self._hold(key, lagged.ts, met, BRAKING_MIN_S, fire_key=("hard_braking", item.uid))
         if start is None:
             return []
+        from_speed = kin.max_smoothed_speed_lo(lagged.ts - BRAKING_LOOKBACK_S, lagged.ts, 0.0)
         return [
             self._event(
                 frame,
                 "hard_braking",
-                (track.track_id,),
-                start - BRAKING_CONFIRM_S,
+                (item,),
+                start - BRAKING_MIN_S - span,  # when the speed began to drop
                 {
-                    "deceleration_mps2": -motion.accel_ms2,
-                    "from_speed_kmh": from_speed,
-                    "speed_kmh": motion.speed_kmh,
-                    "class": track.cls,
+                    "deceleration_mps2": decel,
+                    "deceleration_mps2_sigma": sigma,
+                    "deceleration_mps2_lo": decel_lo,
+                    "accel_smoothed_mps2": lagged.accel_ms2,
+                    "accel_smoothed_mps2_sigma": lagged.accel_sigma,
+                    "from_speed_kmh": from_speed * 3.6,
+                    "from_speed_kmh_lo": from_speed_lo * 3.6,
+                    "speed_kmh": lagged.speed_ms * 3.6,
+                    "speed_kmh_sigma": lagged.speed_sigma * 3.6,
+                    "class": item.track.cls,
                 },
             )
         ]
 
-    def _standing(self, frame: FrameTracks, track: Track, motion: Motion, zones: list[Zone]) -> list[CandidateEvent]:
+    def _standing(self, frame: FrameTracks, item: _Seen, zones: list[Zone]) -> list[CandidateEvent]:
         """stalled_vehicle (in a lane) and crosswalk_stop (on a crosswalk): standing still for a while."""
         events = []
+        motion = item.motion
         for rule, kind in (("stalled_vehicle", "lane"), ("crosswalk_stop", "crosswalk")):
             if not self._enabled(rule):
                 continue
             cfg = self.settings[rule]
             inside = [z for z in zones if z.kind == kind]
-            still = motion.still_speed_ms is not None and motion.still_speed_ms * 3.6 < cfg["max_speed_kmh"]
-            key = (rule, track.track_id)
-            start = self._hold(key, frame.ts, bool(inside) and still, cfg["min_duration_s"])
+            # Standing: the smoothed speed (a moment ago, with the measurements after it) is under the
+            # limit, and known well enough to tell standing from crawling. The stop is timed on the
+            # smoothed estimate's own clock. Once it stands, a speed over the limit that may be jitter
+            # (its lower bound is not over it) leaves the stop undecided: the stop goes on but cannot
+            # fire on such a frame, so a far, jittery stall is not cut in two and a stop just under the
+            # minimum time is not lengthened either. It ends when the speed is surely over the limit
+            # for STOP_DEBOUNCE_S. Right after a break (a re-joined fragment) nothing is known yet.
+            key = (rule, item.uid)
+            lagged = motion.lagged
+            when = lagged.ts if lagged is not None else frame.ts
+            still: bool | None = None
+            if lagged is not None and lagged.speed_sigma < STILL_MAX_SIGMA:
+                limit = cfg["max_speed_kmh"] / 3.6
+                if lagged.speed_ms < limit or not self._holding(key):
+                    still = lagged.speed_ms < limit
+                    self._moving_since.pop(key, None)
+                elif lagged.speed_ms - K_STILL * lagged.speed_sigma > limit:
+                    moving_for = when - self._moving_since.setdefault(key, when)
+                    still = None if moving_for < STOP_DEBOUNCE_S else False
+            # The stop's start and end are known to a few frames only (the smoother follows a car that
+            # pulls away with a little delay): decide on the lower bound of its duration.
+            start = self._hold(key, when, still if inside else False, cfg["min_duration_s"] + STOP_TIMING_MARGIN_S)
             if start is not None:
                 events.append(
                     self._event(
                         frame,
                         rule,
-                        (track.track_id,),
-                        start,
+                        (item,),
+                        start - STOP_TIMING_MARGIN_S,
                         {
-                            "stopped_s": frame.ts - start + cfg["min_duration_s"],
+                            "stopped_s": when - start + cfg["min_duration_s"] + STOP_TIMING_MARGIN_S,
+                            "stopped_s_sigma": STOP_TIMING_MARGIN_S / K_SPEED,
                             "zone": inside[0].name,
-                            "class": track.cls,
+                            "speed_kmh": motion.speed_kmh,
+                            "speed_kmh_sigma": motion.speed_sigma * 3.6,
+                            "class": item.track.cls,
                         },
                     )
                 )
         return events
 
     # -- pair rules -----------------------------------------------------------------------------
-    def _tailgating(self, frame: FrameTracks, moving: dict[int, tuple[Track, Motion]]) -> list[CandidateEvent]:
+    def _tailgating(self, frame: FrameTracks, seen: list[_Seen]) -> list[CandidateEvent]:
         if not self._enabled("tailgating"):
             return []
         cfg = self.settings["tailgating"]
         lanes = [z for z in self.zones if z.kind == "lane"]
-        vehicles = [(t, m) for t, m in moving.values() if t.cls in MOTOR_VEHICLES]
+        vehicles = [s for s in seen if s.track.cls in MOTOR_VEHICLES]
         events = []
-        for follower, fm in vehicles:
+        for follower in vehicles:
+            fm = follower.motion
             if fm.speed_kmh <= cfg["min_speed_kmh"] or fm.direction is None:
                 continue
-            lane = next((z for z in lanes if z.contains(follower.last.ground)), None)
+            lane = next((z for z in lanes if z.contains(follower.track.last.ground)), None)
             direction = lane.flow if lane is not None and lane.flow is not None else fm.direction
-            best: tuple[float, Track, float] | None = None
-            for leader, lm in vehicles:
-                if leader.track_id == follower.track_id:
+            best: tuple[float, _Seen, float] | None = None
+            for leader in vehicles:
+                if leader.uid == follower.uid:
                     continue
-                if lane is not None and not lane.contains(leader.last.ground):
+                if lane is not None and not lane.contains(leader.track.last.ground):
                     continue
+                lm = leader.motion
                 dx, dy = lm.position[0] - fm.position[0], lm.position[1] - fm.position[1]
                 gap = dx * direction[0] + dy * direction[1]
                 lateral = abs(dx * direction[1] - dy * direction[0])
                 if gap <= 0 or lateral > 2.5:
                     continue
                 if best is None or gap < best[0]:
-                    best = (gap, leader, gap / fm.speed_ms)
-            key = ("tailgating", follower.track_id)
+                    sigma_gap = math.hypot(fm.position_sigma_along(direction), lm.position_sigma_along(direction))
+                    best = (gap, leader, sigma_gap)
+            key = ("tailgating", follower.uid)
             holding = self._holding(key)
             threshold = cfg["headway_s"] / (HYSTERESIS if holding else 1.0)
-            met = best is not None and best[2] < threshold
-            samples = self.tracks[follower.track_id].samples.setdefault("tailgating", [])
-            if met and best is not None:
-                samples.append(best[2])
+            headway = headway_hi = math.inf
+            if best is not None:
+                headway = best[0] / fm.speed_ms
+                # The upper bound: the gap could be longer and the follower slower than measured.
+                headway_hi = (best[0] + K_HEADWAY * best[2]) / max(fm.speed_lo(K_HEADWAY), 0.1)
+            met = headway_hi < threshold
+            samples = self._user_state(follower.uid).samples.setdefault("tailgating", [])
+            if met:
+                samples.append((headway, headway_hi - headway))
             else:
                 samples.clear()
             start = self._hold(key, frame.ts, met, cfg["min_duration_s"])
             if start is not None and best is not None:
+                value, sigma = _weighted_mean(samples)
                 events.append(
                     self._event(
                         frame,
                         "tailgating",
-                        (follower.track_id, best[1].track_id),
+                        (follower, best[1]),
                         start,
                         {
-                            "headway_s": statistics.median(samples),
-                            "min_headway_s": min(samples),
+                            "headway_s": value,
+                            "headway_s_sigma": sigma,
+                            "min_headway_s": min(v for v, _ in samples),
                             "gap_m": best[0],
+                            "gap_m_sigma": best[2],
                             "speed_kmh": fm.speed_kmh,
-                            "class": follower.cls,
+                            "speed_kmh_sigma": fm.speed_sigma * 3.6,
+                            "class": follower.track.cls,
                         },
                     )
                 )
         return events
 
-    def _near_miss(self, frame: FrameTracks, moving: dict[int, tuple[Track, Motion]]) -> list[CandidateEvent]:
+    def _near_miss(self, frame: FrameTracks, seen: list[_Seen]) -> list[CandidateEvent]:
         if not self._enabled("near_miss"):
             return []
         cfg = self.settings["near_miss"]
-        vehicles = [(t, m) for t, m in moving.values() if t.cls in HEAVY_VEHICLES]
-        riders = [(t, m) for t, m in moving.values() if t.cls in {"bicycle", "motorcycle"}]
+        vehicles = [s for s in seen if s.track.cls in HEAVY_VEHICLES]
+        riders = [s for s in seen if s.track.cls in {"bicycle", "motorcycle"}]
         # A cyclist is detected as a person on a bicycle: count the pair once, as the bicycle.
         road_users = riders + [
-            (t, m) for t, m in moving.values() if t.cls == "person" and not any(_rides(t, r) for r, _ in riders)
+            s for s in seen if s.track.cls == "person" and not any(_rides(s.track, r.track) for r in riders)
         ]
+        radius = cfg["distance_m"]
         events = []
-        for vehicle, vm in vehicles:
-            if vm.speed_kmh <= cfg["min_speed_kmh"]:
+        for vehicle in vehicles:
+            vm = vehicle.motion
+            if vm.speed_lo(K_DISTANCE) * 3.6 <= cfg["min_speed_kmh"]:
                 continue
-            for user, um in road_users:
+            for user in road_users:
+                um = user.motion
                 dx, dy = um.position[0] - vm.position[0], um.position[1] - vm.position[1]
+                dvx, dvy = um.velocity[0] - vm.velocity[0], um.velocity[1] - vm.velocity[1]
                 distance = math.hypot(dx, dy)
-                ttc = _time_to_within(
-                    dx, dy, um.velocity[0] - vm.velocity[0], um.velocity[1] - vm.velocity[1], cfg["distance_m"]
+                ttc = _time_to_within(dx, dy, dvx, dvy, radius)
+                # Decide on the sure version: the two come within the radius even if their relative
+                # position is off by K sigma, at the moment of closest approach (positions and velocities
+                # both uncertain, the latter growing with the look-ahead).
+                sigma_now = _distance_sigma(vm, um, (dx, dy))
+                horizon = min(ttc if ttc is not None else cfg["ttc_s"], cfg["ttc_s"])
+                sigma = math.hypot(sigma_now, horizon * math.hypot(vm.velocity_sigma, um.velocity_sigma))
+                sure_radius = radius - K_DISTANCE * sigma
+                close = distance + K_DISTANCE * sigma_now < radius
+                sure_ttc = _time_to_within(dx, dy, dvx, dvy, sure_radius) if sure_radius > 0 else None
+                met = close or (sure_ttc is not None and sure_ttc < cfg["ttc_s"])
+                # One near miss per vehicle and cooldown: the vulnerable road user's track may break in two.
+                start = self._hold(
+                    ("near_miss", vehicle.uid, user.uid),
+                    frame.ts,
+                    met,
+                    NEAR_MISS_CONFIRM_S,
+                    fire_key=("near_miss", vehicle.uid),
                 )
-                met = distance < cfg["distance_m"] or (ttc is not None and ttc < cfg["ttc_s"])
-                key = ("near_miss", vehicle.track_id, user.track_id)
-                start = self._hold(key, frame.ts, met, 0.0)
                 if start is not None:
-                    severity = 4 if distance < cfg["distance_m"] or (ttc is not None and ttc < cfg["ttc_s"] / 2) else 3
+                    severity = 4 if close or (ttc is not None and ttc < cfg["ttc_s"] / 2) else 3
                     events.append(
                         self._event(
                             frame,
                             "near_miss",
-                            (vehicle.track_id, user.track_id),
-                            start,
+                            (vehicle, user),
+                            start - NEAR_MISS_CONFIRM_S,
                             {
                                 "distance_m": distance,
+                                "distance_m_sigma": sigma_now,
                                 "ttc_s": ttc,
+                                "ttc_s_sure": sure_ttc,
+                                "miss_sigma_m": sigma,
                                 "speed_kmh": vm.speed_kmh,
-                                "class": vehicle.cls,
-                                "other_class": user.cls,
+                                "speed_kmh_sigma": vm.speed_sigma * 3.6,
+                                "class": vehicle.track.cls,
+                                "other_class": user.track.cls,
                             },
                             severity,
                         )
                     )
         return events
+
+
+def _weighted_mean(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    """Inverse-variance weighted mean of (value, sigma) samples and the sigma of a single sample at the end.
+
+    Successive filter estimates are strongly correlated, so the mean's own sigma would be far too
+    small; the latest sample's sigma is the honest one.
+    """
+    weights = [1.0 / max(s, 1e-6) ** 2 for _, s in samples]
+    mean = sum(w * v for w, (v, _) in zip(weights, samples, strict=True)) / sum(weights)
+    return mean, samples[-1][1]
+
+
+def _distance_sigma(a: Motion, b: Motion, delta: tuple[float, float]) -> float:
+    norm = math.hypot(*delta)
+    if norm < 1e-6:
+        return 0.0
+    d = (delta[0] / norm, delta[1] / norm)
+    return math.hypot(a.position_sigma_along(d), b.position_sigma_along(d))
 
 
 def _cut_by_border(box: tuple[float, float, float, float], margin: float = 0.004) -> bool:

@@ -1,39 +1,80 @@
-"""Road-plane kinematics of a track: smoothed position, velocity and acceleration, in metres.
+"""Road-plane kinematics of one road user: position, velocity and acceleration with their uncertainty.
 
 A road user's position is the road point under the bottom centre of its box, mapped through the
-camera's homography (../shared/SCENARIOS.md, Conventions). Box edges jitter by a few pixels from
-frame to frame, so velocity is the slope of a least-squares line through the positions of a short
-window of real frame timestamps, and acceleration the slope through the recent velocities. No cap
-on speed, and every frame is re-estimated (a track's speed is never frozen).
+camera's homography (../shared/SCENARIOS.md, Conventions), with a covariance that grows with
+distance (detection.rules.noise). A constant-acceleration Kalman filter (detection.rules.kalman)
+runs on those measurements at the real frame timestamps, so every estimate comes with its variance
+and the rules can decide on confidence bounds instead of point values. No cap on speed; every frame
+is re-estimated.
+
+The state also knows since when its estimate rests on one unbroken run of measurements: an
+occlusion, a re-joined track fragment or a restart of the filter after persistent outliers starts a
+new run, and rules that read a change over time (hard braking) never compare across that break.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from cameras.geometry import Homography
-from detection.tracking import Track
+from detection.rules.kalman import ConstantAcceleration, FloatArray, smooth
+from detection.rules.noise import ground_measurement
+from detection.tracking import TrackPoint
 
-VELOCITY_WINDOW_S = 0.6
-ACCEL_WINDOW_S = 0.7
-STILL_WINDOW_S = 1.0  # stillness: net displacement over this long, robust to jitter
+# White-jerk spectral density (m^2/s^5): lets a car go from cruising to full braking within a few
+# tenths of a second while keeping box jitter out of the acceleration.
+JERK_PSD = 10.0
+MIN_UPDATES = 4  # before this many measurements the estimate still leans on the prior
+MAX_GAP_S = 0.35  # a longer hole in the measurements is an occlusion: a new run starts
+# A road user may have sped up or slowed down unseen: the speed carried over a break gets this much
+# extra uncertainty per second of the break (m/s per s, i.e. a plausible acceleration).
+BREAK_ACCEL = 3.0
+SMOOTH_LAG_S = 0.3  # the smoothed estimate this far back (fixed-lag smoothing) for decisions on change
+RESTART_GAP_S = 3.0  # after this long unseen the old state predicts nothing useful: start afresh
+MAX_REFUSED = 3  # consecutive refused measurements: the road user is elsewhere, restart the filter
+ASPECT_SMOOTHING = 0.2  # weight of the newest box in the running aspect ratio
+HISTORY_S = 3.0
+
+
+@dataclass(frozen=True)
+class Lagged:
+    """The smoothed estimate SMOOTH_LAG_S ago: later measurements have cut its noise."""
+
+    ts: float
+    speed_ms: float
+    speed_sigma: float
+    accel_ms2: float  # along the direction of travel
+    accel_sigma: float
 
 
 @dataclass(frozen=True)
 class Motion:
     ts: float
-    position: tuple[float, float]  # metres, smoothed, at ts
+    position: tuple[float, float]  # metres, filtered, at ts
+    position_cov: FloatArray  # 2x2, metres^2
     velocity: tuple[float, float]  # m/s
     speed_ms: float
-    accel_ms2: float | None  # along the direction of travel; None until enough history
-    still_speed_ms: float | None  # net displacement over STILL_WINDOW_S / its duration
+    speed_sigma: float  # m/s, along the direction of travel
+    velocity_sigma: float  # m/s, along the velocity's worst-known direction (stable when standing)
+    accel_ms2: float  # along the direction of travel (negative: braking)
+    accel_sigma: float
+    continuous_since: float  # start of the unbroken run of measurements this estimate rests on
+    settled: bool  # enough measurements that the estimate no longer leans on the filter's prior
+    lagged: Lagged | None = None  # None until the current run is longer than the lag
 
     @property
     def speed_kmh(self) -> float:
         return self.speed_ms * 3.6
+
+    def speed_lo(self, k: float) -> float:
+        return max(0.0, self.speed_ms - k * self.speed_sigma)
+
+    def speed_hi(self, k: float) -> float:
+        return self.speed_ms + k * self.speed_sigma
 
     @property
     def direction(self) -> tuple[float, float] | None:
@@ -41,67 +82,155 @@ class Motion:
             return None
         return (self.velocity[0] / self.speed_ms, self.velocity[1] / self.speed_ms)
 
-
-def _slope(ts: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares line through (ts, values): returns (value at ts[-1], slope)."""
-    t = ts - ts[-1]
-    if len(t) < 2 or np.ptp(t) < 1e-6:
-        return values[-1], np.zeros_like(values[-1])
-    a = np.vstack([np.ones_like(t), t]).T
-    coef, *_ = np.linalg.lstsq(a, values, rcond=None)
-    return coef[0], coef[1]
+    def position_sigma_along(self, direction: tuple[float, float]) -> float:
+        d = np.asarray(direction)
+        return float(math.sqrt(max(float(d @ self.position_cov @ d), 0.0)))
 
 
 @dataclass
 class KinematicState:
-    """Per-track history of road positions and velocity estimates, updated once per frame."""
+    """One road user's filter, fed one box per frame (in frame order)."""
 
-    times: deque[float] = field(default_factory=lambda: deque(maxlen=400))
-    positions: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=400))
-    speeds: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=400))  # (ts, m/s along travel)
+    jerk_psd: float = JERK_PSD
+    filter: ConstantAcceleration | None = None
+    continuous_since: float = 0.0
+    last_measured: float | None = None
+    refused: int = 0
+    aspect: float | None = None  # running height / width of the track's boxes
+    occluded_at: float | None = None  # the last time its ground point was hidden behind a nearer road user
+    # (t, filtered x, filtered P, predicted x, predicted P) of the current run, for the smoother.
+    steps: deque[tuple[float, FloatArray, FloatArray, FloatArray, FloatArray]] = field(
+        default_factory=lambda: deque(maxlen=100)
+    )
+    # (ts, speed, speed sigma) of the smoothed (lagged) estimates of the current run.
+    smoothed: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=200))
     motion: Motion | None = None
 
-    def update(self, track: Track, homography: Homography) -> Motion | None:
-        point = track.last
-        if self.times and point.ts <= self.times[-1]:
+    def interrupt(self) -> None:
+        """What comes next is not continuous with what came before (an id switch, a cut box)."""
+        self.last_measured = None
+
+    def update(
+        self, point: TrackPoint, homography: Homography, frame_size: tuple[int, int], hidden_px: float = 0.0
+    ) -> Motion | None:
+        """Take this frame's box (``hidden_px``: how far a nearer road user hides its ground point)."""
+        if self.filter is not None and point.ts <= self.filter.t:
             return self.motion  # the same frame twice: nothing new
-        world = homography.to_world([point.ground])[0]
-        self.times.append(point.ts)
-        self.positions.append((float(world[0]), float(world[1])))
-        ts = np.fromiter(self.times, dtype=float)
-        pos = np.asarray(self.positions, dtype=float)
-        recent = ts >= ts[-1] - VELOCITY_WINDOW_S
-        if recent.sum() < 3:
-            self.motion = None
-            return None
-        position, velocity = _slope(ts[recent], pos[recent])
-        speed = float(np.hypot(*velocity))
-        self.speeds.append((float(ts[-1]), speed))
-        accel = None
-        span_a = ts >= ts[-1] - ACCEL_WINDOW_S
-        if span_a.sum() >= 5 and ts[-1] - ts[span_a][0] >= ACCEL_WINDOW_S * 0.7 and speed > 0.5:
-            # Second derivative of a quadratic fit of the positions, along the direction of travel:
-            # half the lag of differentiating the (already smoothed) speeds.
-            t = ts[span_a] - ts[-1]
-            design = np.vstack([np.ones_like(t), t, t * t / 2]).T
-            coef, *_ = np.linalg.lstsq(design, pos[span_a], rcond=None)
-            heading = coef[1] / max(float(np.hypot(*coef[1])), 1e-6)
-            accel = float(coef[2] @ heading)
-        still = None
-        span = ts >= ts[-1] - STILL_WINDOW_S
-        if ts[-1] - ts[span][0] >= STILL_WINDOW_S * 0.8:
-            first = pos[span][:3].mean(axis=0)
-            last = pos[span][-3:].mean(axis=0)
-            still = float(np.hypot(*(last - first))) / (ts[-1] - ts[span][0])
-        self.motion = Motion(
-            ts=float(ts[-1]),
-            position=(float(position[0]), float(position[1])),
-            velocity=(float(velocity[0]), float(velocity[1])),
-            speed_ms=speed,
-            accel_ms2=accel,
-            still_speed_ms=still,
+        width, height = frame_size
+        x1, y1, x2, y2 = point.box
+        size = ((x2 - x1) * width, (y2 - y1) * height)
+        # A box that grows or shrinks with distance keeps its shape; a box partly hidden (or merged with
+        # a neighbour) changes it. The mismatch with the track's usual aspect ratio, in pixels, is how
+        # far the box's edges may be off for no real motion.
+        ratio = size[1] / max(size[0], 1e-6)
+        change = (
+            (0.0, 0.0)
+            if self.aspect is None
+            else (abs(size[0] - size[1] / self.aspect), abs(size[1] - size[0] * self.aspect))
         )
+        self.aspect = ratio if self.aspect is None else self.aspect + ASPECT_SMOOTHING * (ratio - self.aspect)
+        measured = ground_measurement(homography, point.box, point.conf, frame_size, change, hidden_px)
+        if hidden_px > 0:
+            self.occluded_at = point.ts
+        if self.filter is None or point.ts - self.filter.t > RESTART_GAP_S:
+            self._restart(point.ts, measured.position, measured.covariance)
+        elif self.last_measured is None or point.ts - self.last_measured > MAX_GAP_S:
+            # A break (occlusion, re-joined fragment, cut box): keep where it is going and how fast, but
+            # forget the acceleration, so nothing is differentiated across the break.
+            dt = point.ts - self.filter.t
+            velocity_cov = self.filter.block(1, 1) + np.eye(2) * (BREAK_ACCEL * max(dt, 0.1)) ** 2
+            self._restart(point.ts, measured.position, measured.covariance, (self.filter.velocity.copy(), velocity_cov))
+        elif self.filter.step(point.ts, measured.position, measured.covariance):
+            self.refused = 0
+        else:
+            self.refused += 1
+            if self.refused >= MAX_REFUSED:
+                self._restart(point.ts, measured.position, measured.covariance)
+        f = self.filter
+        assert f is not None  # every branch above leaves a filter
+        self.steps.append((f.t, f.x.copy(), f.p.copy(), f.x_pred.copy(), f.p_pred.copy()))
+        self.last_measured = point.ts
+        self.motion = self._motion()
+        lagged = self.motion.lagged
+        if lagged is not None:
+            self.smoothed.append((lagged.ts, lagged.speed_ms, lagged.speed_sigma))
+        while self.smoothed and self.smoothed[0][0] < point.ts - HISTORY_S:
+            self.smoothed.popleft()
         return self.motion
 
-    def max_speed_since(self, since: float) -> float:
-        return max((s for t, s in self.speeds if t >= since), default=0.0)
+    def predicted_position(self, t: float) -> tuple[FloatArray, FloatArray] | None:
+        """Where the road user should be at t (constant velocity: a gap makes acceleration meaningless)."""
+        if self.filter is None or t < self.filter.t:
+            return None
+        dt = t - self.filter.t
+        f = self.filter
+        position = f.position + f.velocity * dt
+        cov = f.block(0, 0) + dt * dt * f.block(1, 1) + dt * (f.block(0, 1) + f.block(1, 0))
+        return position, cov
+
+    def smoothed_at(self, t: float) -> tuple[float, float, float] | None:
+        """The latest smoothed (ts, speed, sigma) at or before t in the current run, if any."""
+        found = None
+        for entry in self.smoothed:
+            if entry[0] > t + 1e-6:
+                break
+            found = entry
+        return found
+
+    def max_smoothed_speed_lo(self, since: float, until: float, k: float) -> float:
+        """The highest smoothed speed lower bound between two times (within the current run)."""
+        return max((max(0.0, s - k * sd) for t, s, sd in self.smoothed if since <= t <= until), default=0.0)
+
+    def _restart(
+        self,
+        t: float,
+        position: FloatArray,
+        covariance: FloatArray,
+        velocity: tuple[FloatArray, FloatArray] | None = None,
+    ) -> None:
+        self.filter = ConstantAcceleration(t, position, covariance, jerk_psd=self.jerk_psd, velocity=velocity)
+        self.continuous_since = t
+        self.refused = 0
+        self.steps.clear()
+        self.smoothed.clear()
+
+    def _lagged(self) -> Lagged | None:
+        if not self.steps or self.steps[-1][0] - self.steps[0][0] < SMOOTH_LAG_S:
+            return None
+        newest = self.steps[-1][0]
+        index = max(i for i, step in enumerate(self.steps) if step[0] <= newest - SMOOTH_LAG_S + 1e-6)
+        x, p = smooth(list(self.steps)[index:])
+        speed, speed_var, accel, accel_var = _along_travel(x, p)
+        return Lagged(
+            self.steps[index][0], speed, math.sqrt(max(speed_var, 0.0)), accel, math.sqrt(max(accel_var, 0.0))
+        )
+
+    def _motion(self) -> Motion:
+        f = self.filter
+        assert f is not None
+        speed, speed_var, accel, accel_var = _along_travel(f.x, f.p)
+        return Motion(
+            ts=f.t,
+            position=(float(f.position[0]), float(f.position[1])),
+            position_cov=f.block(0, 0).copy(),
+            velocity=(float(f.velocity[0]), float(f.velocity[1])),
+            speed_ms=speed,
+            speed_sigma=math.sqrt(max(speed_var, 0.0)),
+            velocity_sigma=math.sqrt(max(float(max(np.linalg.eigvalsh(f.block(1, 1)))), 0.0)),
+            accel_ms2=accel,
+            accel_sigma=math.sqrt(max(accel_var, 0.0)),
+            continuous_since=self.continuous_since,
+            settled=f.updates >= MIN_UPDATES,
+            lagged=self._lagged(),
+        )
+
+
+def _along_travel(x: FloatArray, p: FloatArray) -> tuple[float, float, float, float]:
+    """Speed and acceleration along the direction of travel, and their variances, from a state."""
+    velocity = x[2:4]
+    speed = float(np.hypot(*velocity))
+    p_vv, p_aa = p[2:4, 2:4], p[4:6, 4:6]
+    if speed > 1e-3:
+        u = velocity / speed
+        return speed, float(u @ p_vv @ u), float(x[4:6] @ u), float(u @ p_aa @ u)
+    return speed, float(max(np.linalg.eigvalsh(p_vv))), 0.0, float(max(np.linalg.eigvalsh(p_aa)))

@@ -138,6 +138,43 @@ def pedestrian_sprites(
     return sprites
 
 
+# Classes a detector may give a cut-out of each kind (a rider's bicycle is often a person or a motorcycle).
+_ACCEPTED = {
+    "car": {"car", "truck", "bus"},
+    "truck": {"car", "truck", "bus"},
+    "bus": {"car", "truck", "bus"},
+    "bicycle": {"bicycle", "motorcycle", "person"},
+    "person": {"person"},
+}
+
+
+def detectable(
+    sprites: list[Sprite],
+    detect: Callable[[Image], list[tuple[str, float, tuple[float, float, float, float]]]],
+    min_confidence: float = 0.5,
+) -> list[Sprite]:
+    """The cut-outs the detector itself recognizes, alone on a grey ground at about their own size.
+
+    A cut-out it cannot recognize would make its road user invisible in every scene that draws it,
+    and the scenes would measure the sprite, not the rules.
+    """
+    kept = []
+    for sprite in sprites:
+        canvas = np.full((480, 480, 3), 110, np.uint8)
+        height, width = sprite.rgb.shape[:2]
+        scale = min(1.0, 400 / max(height, width))
+        h, w = max(2, int(height * scale)), max(2, int(width * scale))
+        rgb = cv2.resize(sprite.rgb, (w, h), interpolation=cv2.INTER_AREA)
+        alpha = cv2.resize(sprite.alpha, (w, h), interpolation=cv2.INTER_LINEAR)[:, :, None]
+        y0, x0 = (480 - h) // 2, (480 - w) // 2
+        patch = canvas[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
+        canvas[y0 : y0 + h, x0 : x0 + w] = np.asarray(patch * (1 - alpha) + rgb * alpha, dtype=np.uint8)
+        found = {cls for cls, conf, _ in detect(canvas) if conf >= min_confidence}
+        if found & _ACCEPTED.get(sprite.cls, {sprite.cls}):
+            kept.append(sprite)
+    return kept
+
+
 def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -153,18 +190,28 @@ def pixels_per_metre(homography: Homography, world: tuple[float, float]) -> floa
 
 
 def paste(canvas: Image, sprite: Sprite, bottom_centre: tuple[float, float], height_px: float, flip: bool) -> None:
-    scale = height_px / sprite.rgb.shape[0]
-    width = max(2, round(sprite.rgb.shape[1] * scale))
-    height = max(2, round(height_px))
-    rgb = cv2.resize(sprite.rgb, (width, height), interpolation=cv2.INTER_AREA)
+    """Paste at a normalized ground point of an 800x600 frame, keeping the sprite's proportions."""
+    width = sprite.rgb.shape[1] * height_px / sprite.rgb.shape[0]
+    paste_px(canvas, sprite, (bottom_centre[0] * WIDTH, bottom_centre[1] * HEIGHT), width, height_px, flip)
+
+
+def paste_px(
+    canvas: Image, sprite: Sprite, foot: tuple[float, float], width_px: float, height_px: float, flip: bool
+) -> None:
+    """Paste ``sprite`` scaled to width x height pixels with its bottom centre on ``foot`` (pixels)."""
+    width, height = max(2, round(width_px)), max(2, round(height_px))
+    frame_h, frame_w = canvas.shape[:2]
+    u, v = foot
+    x1, y1 = round(u - width / 2), round(v - height)
+    cx1, cy1, cx2, cy2 = max(0, x1), max(0, y1), min(frame_w, x1 + width), min(frame_h, y1 + height)
+    if cx2 <= cx1 or cy2 <= cy1:
+        return
+    rgb = cv2.resize(
+        sprite.rgb, (width, height), interpolation=cv2.INTER_AREA if height < sprite.rgb.shape[0] else cv2.INTER_LINEAR
+    )
     alpha = cv2.resize(sprite.alpha, (width, height), interpolation=cv2.INTER_LINEAR)
     if flip:
         rgb, alpha = rgb[:, ::-1], alpha[:, ::-1]
-    u, v = bottom_centre[0] * WIDTH, bottom_centre[1] * HEIGHT
-    x1, y1 = round(u - width / 2), round(v - height)
-    cx1, cy1, cx2, cy2 = max(0, x1), max(0, y1), min(WIDTH, x1 + width), min(HEIGHT, y1 + height)
-    if cx2 <= cx1 or cy2 <= cy1:
-        return
     patch = canvas[cy1:cy2, cx1:cx2].astype(np.float32)
     a = alpha[cy1 - y1 : cy2 - y1, cx1 - x1 : cx2 - x1, None]
     src = rgb[cy1 - y1 : cy2 - y1, cx1 - x1 : cx2 - x1].astype(np.float32)

@@ -1,7 +1,9 @@
 """Reading scenarios in the format fixed by ../shared/SCENARIOS.md (format 1).
 
 A scenario is a folder with ``video.mp4`` and ``scenario.json``; extra keys are allowed and
-ignored. The camera block is validated with the same validators as a camera edited in the admin.
+ignored anywhere (a scenario set written for a newer engine, with settings this one lacks, still
+reads): they are dropped before the camera block is validated with the same validators as a camera
+edited in the admin, so what reaches the camera is only what this engine knows.
 """
 
 from __future__ import annotations
@@ -59,9 +61,13 @@ def load_scenario(folder: Path | str) -> Scenario:
     camera = spec.get("camera")
     if not isinstance(camera, dict) or "calibration" not in camera:
         raise ScenarioError(f"{spec_path}: camera.calibration is required")
-    zones, rules = camera.get("zones", []), camera.get("rules", {})
+    calibration = _known(camera["calibration"], ("image_points", "world_points"))
+    zones = camera.get("zones", [])
+    if isinstance(zones, list):
+        zones = [_known(zone, ZONE_KEYS) for zone in zones]
+    rules = _known_rules(camera.get("rules", {}))
     try:
-        camera_config.validate_calibration(camera["calibration"])
+        camera_config.validate_calibration(calibration)
         camera_config.validate_zones(zones)
         camera_config.validate_rules(rules)
     except ValidationError as exc:
@@ -74,12 +80,31 @@ def load_scenario(folder: Path | str) -> Scenario:
         name=str(spec.get("name") or folder.name),
         folder=folder,
         video=video,
-        calibration=camera["calibration"],
+        calibration=calibration,
         speed_limit_kmh=float(limit),
         zones=zones,
         rules=rules,
         events=events,
     )
+
+
+ZONE_KEYS = ("name", "kind", "polygon", "flow", "speed_limit_kmh")
+
+
+def _known(value: Any, keys: tuple[str, ...]) -> Any:
+    """An object with only the keys this engine reads (anything else is passed on for validation)."""
+    return {k: v for k, v in value.items() if k in keys} if isinstance(value, dict) else value
+
+
+def _known_rules(value: Any) -> Any:
+    """Rule overrides without the rules and settings this engine does not have."""
+    if not isinstance(value, dict):
+        return value
+    known = {}
+    for rule, overrides in value.items():
+        if rule in camera_config.RULE_DEFAULTS:
+            known[rule] = _known(overrides, tuple(camera_config.RULE_DEFAULTS[rule]))
+    return known
 
 
 def _event(path: Path, index: int, raw: Any) -> TruthEvent:

@@ -27,7 +27,7 @@ from detection.scenarios.compose import (
     paste,
     pixels_per_metre,
 )
-from detection.scenarios.script import Actor, RoadBox, TrueEvent, true_events
+from detection.scenarios.script import Actor, RoadBox, TrueEvent, box_view, true_events
 
 FPS = 20.0
 LIMIT_KMH = 50
@@ -194,7 +194,11 @@ def camera_block() -> dict[str, Any]:
 def render(spec: Spec, plate: Image, sprites: dict[str, list[Sprite]], folder: Path) -> list[TrueEvent]:
     """Write video.mp4 and scenario.json into ``folder``; returns the true events."""
     folder.mkdir(parents=True, exist_ok=True)
-    samples = [a.sample(spec.duration, VIEW) for a in spec.actors]
+    samples = []
+    for actor in spec.actors:
+        times, positions, speeds = actor.trajectory(spec.duration)
+        positions[~box_view(VIEW)(actor, positions)] = np.nan
+        samples.append((times, positions, speeds))
     frames = round(spec.duration * FPS)
     writer = cv2.VideoWriter(str(folder / "video.mp4"), cv2.VideoWriter.fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
     for index in range(frames):
@@ -223,7 +227,7 @@ def render(spec: Spec, plate: Image, sprites: dict[str, list[Sprite]], folder: P
             )
         writer.write(canvas)
     writer.release()
-    events = true_events(spec.actors, ZONES, VIEW, spec.duration, LIMIT_KMH)
+    events = true_events(spec.actors, ZONES, box_view(VIEW), spec.duration, LIMIT_KMH)
     document = {
         "format": 1,
         "name": spec.name,

@@ -79,28 +79,55 @@ class TypeScore:
         }
 
 
-def score(truth: list[TruthEvent], reports: list[Report]) -> dict[str, TypeScore]:
-    scores: dict[str, TypeScore] = defaultdict(TypeScore)
+@dataclass(frozen=True)
+class Verdict:
+    """What one report turned out to be: a true positive (of ``event``), a duplicate, or a false positive."""
+
+    report: Report
+    outcome: str  # "tp", "duplicate" or "fp"
+    event: TruthEvent | None = None
+
+
+def match(truth: list[TruthEvent], reports: list[Report]) -> tuple[list[Verdict], list[TruthEvent]]:
+    """Every report's verdict (in trigger order, per type) and the true events no report matched."""
+    verdicts: list[Verdict] = []
+    missed: list[TruthEvent] = []
     for kind in EVENT_TYPES:
         events = sorted((e for e in truth if e.type == kind), key=lambda e: e.start)
         matched: dict[int, tuple[int, ...]] = {}  # index of a true event -> the track ids that matched it
-        result = scores[kind]
         for report in sorted((r for r in reports if r.type == kind), key=lambda r: r.trigger):
             window = [i for i, e in enumerate(events) if e.start - BEFORE_S <= report.trigger <= e.end + AFTER_S]
             free = [i for i in window if i not in matched]
             if free:
-                i = free[0]
-                matched[i] = report.track_ids
-                result.tp += 1
-                result.time_to_alert.append(report.trigger - events[i].start)
-                true_speed = events[i].speed_kmh
-                if kind == "speeding" and true_speed and report.speed_kmh is not None:
-                    result.speed_errors.append(abs(report.speed_kmh - true_speed) / true_speed)
+                matched[free[0]] = report.track_ids
+                verdicts.append(Verdict(report, "tp", events[free[0]]))
             elif any(matched.get(i) == report.track_ids for i in window):
-                result.duplicates += 1
+                first = next(i for i in window if matched.get(i) == report.track_ids)
+                verdicts.append(Verdict(report, "duplicate", events[first]))
             else:
-                result.fp += 1
-        result.fn += len(events) - len(matched)
+                verdicts.append(Verdict(report, "fp"))
+        missed += [e for i, e in enumerate(events) if i not in matched]
+    return verdicts, missed
+
+
+def score(truth: list[TruthEvent], reports: list[Report]) -> dict[str, TypeScore]:
+    scores: dict[str, TypeScore] = defaultdict(TypeScore)
+    for kind in EVENT_TYPES:
+        scores[kind] = TypeScore()
+    verdicts, missed = match(truth, reports)
+    for verdict in verdicts:
+        result, report, event = scores[verdict.report.type], verdict.report, verdict.event
+        if verdict.outcome == "tp" and event is not None:
+            result.tp += 1
+            result.time_to_alert.append(report.trigger - event.start)
+            if report.type == "speeding" and event.speed_kmh and report.speed_kmh is not None:
+                result.speed_errors.append(abs(report.speed_kmh - event.speed_kmh) / event.speed_kmh)
+        elif verdict.outcome == "duplicate":
+            result.duplicates += 1
+        else:
+            result.fp += 1
+    for event in missed:
+        scores[event.type].fn += 1
     return dict(scores)
 
 

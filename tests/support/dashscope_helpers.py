@@ -56,21 +56,25 @@ def clear_llm_state() -> None:
 
 
 @contextmanager
-def only_these_llm_consumers() -> Iterator[None]:
-    """Other workers (the session's shared one) stop consuming ``llm`` while LLM workers run here.
+def only_these_llm_consumers(*queues: str) -> Iterator[None]:
+    """Other workers (the session's shared one) stop consuming ``llm`` (or ``queues``) while LLM
+    workers run here.
 
     They have no DashScope settings; if they took an analyze task it would be judged without keys.
-    Remote control reaches them through Redis; they consume ``llm`` again afterwards.
+    Remote control reaches them through Redis; they consume the queues again afterwards.
     """
     from trafficsite.celery import app
 
-    replies = app.control.cancel_consumer("llm", reply=True, timeout=2) or []
-    paused = [name for reply in replies for name in reply]
+    paused: dict[str, list[str]] = {}
+    for queue in queues or ("llm",):
+        replies = app.control.cancel_consumer(queue, reply=True, timeout=2) or []
+        paused[queue] = [name for reply in replies for name in reply]
     try:
         yield
     finally:
-        if paused:
-            app.control.add_consumer("llm", destination=paused, reply=True, timeout=2)
+        for queue, names in paused.items():
+            if names:
+                app.control.add_consumer(queue, destination=names, reply=True, timeout=2)
 
 
 def wait_consuming(worker: WorkerProcess, queue: str = "llm", timeout_s: float = 90.0) -> None:

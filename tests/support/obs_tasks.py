@@ -9,7 +9,6 @@ import logging
 import os
 import time
 
-from core import tracing
 from core.taskbase import task
 from core.topology import MAINTENANCE, Route
 
@@ -26,10 +25,3 @@ def sleep_and_pid(seconds: float) -> int:
 @task(Route("tests.obs.log_line", MAINTENANCE, soft_time_limit=50, time_limit=60))
 def log_line(camera_id: int, message: str) -> None:
     logger.warning(message)
-
-
-@task(Route("tests.obs.call_model", MAINTENANCE, soft_time_limit=50, time_limit=60))
-def call_model(model: str) -> None:
-    """What the LLM step does around its DashScope call."""
-    with tracing.span("dashscope.call", model=model, attempt=1):
-        time.sleep(0.01)

@@ -85,13 +85,23 @@ class OtlpReceiver:
                         )
 
     def wait_for(self, name: str, trace_id: str, timeout_s: float = 30.0) -> ReceivedSpan:
+        return self.wait_for_span(name, timeout_s, trace_id=trace_id)
+
+    def wait_for_span(self, name: str, timeout_s: float = 30.0, *, trace_id: str | None = None,
+                      **attributes: Any) -> ReceivedSpan:  # fmt: skip
+        """The first span called ``name`` (in ``trace_id``, if given) with these attribute values."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self._lock:
                 for span in self.spans:
-                    if span.name == name and span.trace_id == trace_id:
+                    if (span.name == name and trace_id in (None, span.trace_id)
+                            and all(span.attributes.get(k) == v for k, v in attributes.items())):  # fmt: skip
                         return span
             time.sleep(0.1)
         with self._lock:
             seen = [(s.service, s.name, s.trace_id) for s in self.spans]
-        raise AssertionError(f"no span {name!r} in trace {trace_id} within {timeout_s} s; received {seen}")
+        raise AssertionError(f"no span {name!r} ({trace_id=}, {attributes}) within {timeout_s} s; received {seen}")
+
+    def spans_of(self, trace_id: str) -> list[ReceivedSpan]:
+        with self._lock:
+            return [span for span in self.spans if span.trace_id == trace_id]

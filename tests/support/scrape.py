@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -9,6 +10,9 @@ import urllib.error
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
+
+# The Django test client's extra for /metrics and /readyz's details (METRICS_TOKEN: tests/settings.py).
+METRICS_AUTH = {"HTTP_AUTHORIZATION": f"Bearer {os.environ.get('METRICS_TOKEN', '')}"}
 
 
 def promtool() -> str:

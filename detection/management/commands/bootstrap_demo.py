@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from cameras.models import Camera
+from core.secretfile import replace_secret_file
 from detection.assets import CLIP_CARS_TRUCK, asset_path
 from detection.scenarios.library import DEMO
 
@@ -67,8 +68,8 @@ class Command(BaseCommand):
         self.stdout.write(f"{'created' if created else 'kept'} camera {camera.name!r} ({camera.masked_source})")
 
     def ensure_operator(self, username: str, reset: bool) -> tuple[str, str]:
-        """The generated password is kept (mode 600) in the data folder so every start can print it,
-        until the operator changes it; then we only say that it was changed."""
+        """The generated password is printed once, when it is made (or reset), and kept (mode 600) in
+        the data folder until the operator changes it."""
         User = get_user_model()
         stored = Path(settings.DATA_DIR) / "operator_password"
         user = User.objects.filter(username=username).first()
@@ -79,11 +80,10 @@ class Command(BaseCommand):
             else:
                 user.set_password(password)
                 user.save(update_fields=["password"])
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            stored.write_text(password)
-            stored.chmod(0o600)
+            replace_secret_file(stored, password)
             return username, password
+        # Printed on creation or reset only: not in the scroll-back or log of every later start.
         password = stored.read_text().strip() if stored.exists() else ""
         if password and user.check_password(password):
-            return username, password
+            return username, f"(as printed when it was made; also in {stored})"
         return username, "(changed by you; `manage.py bootstrap_demo --reset-password` sets a new one)"

@@ -1,9 +1,16 @@
-"""``manage.py evaluate SCENARIO...``: score the live detection path on labelled scenarios."""
+"""``manage.py evaluate SCENARIO...``: score the live detection path on labelled scenarios.
+
+A scenario that cannot be read or run does not stop the others: it is scored as missing all its
+true events (when its truth could be read), named at the end, and the command exits non-zero.
+``--explain NAME`` runs only the named scenario(s) and prints, for each report and each missed
+event, the involved tracks' measured kinematics around the decision.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +22,18 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cameras.config import EVENT_TYPES
 from core.health import ping_queues
 from core.processes import DETECT_ENV, detect_worker_argv
-from detection.scenarios.format import ScenarioError, load_scenario
-from detection.scenarios.runner import run_scenario
+from detection.scenarios.explain import explain
+from detection.scenarios.format import Scenario, ScenarioError, load_scenario
+from detection.scenarios.runner import RunResult, ScenarioRunError, run_scenario
 from detection.scenarios.score import Report, TypeScore, score, total
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _name(item: Scenario | tuple[Path, str]) -> str:
+    return item[0].name if isinstance(item, tuple) else item.name
 
 
 def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
@@ -36,26 +52,62 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-worker", action="store_true", help="do not start a detect worker when none answers (fail instead)"
         )
+        parser.add_argument(
+            "--explain",
+            action="append",
+            metavar="NAME",
+            help="run only this scenario (name or folder name; repeatable) and explain each report and miss",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         folders = self._folders(options["scenarios"])
-        try:
-            scenarios = [load_scenario(f) for f in folders]
-        except ScenarioError as exc:
-            raise CommandError(str(exc)) from None
+        scenarios: list[Scenario | tuple[Path, str]] = []  # a scenario, or a folder and why it cannot be read
+        for folder in folders:
+            try:
+                scenarios.append(load_scenario(folder))
+            except ScenarioError as exc:
+                scenarios.append((folder, str(exc)))
+        if options["explain"]:
+            scenarios = self._explained(scenarios, options["explain"])
         worker = self._ensure_worker(options["no_worker"])
         results: list[dict[str, Any]] = []
+        failed: list[str] = []
         per_type: dict[str, TypeScore] = {kind: TypeScore() for kind in EVENT_TYPES}
+        interrupted: list[str] = []
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             for index, scenario in enumerate(scenarios, start=1):
+                if interrupted:
+                    interrupted.append(_name(scenario))
+                    continue
+                if isinstance(scenario, tuple):
+                    folder, error = scenario
+                    failed.append(f"{folder.name}: {error}")
+                    results.append(self._failed_result(folder.name, [], error))
+                    continue
                 label = f"[{index}/{len(scenarios)}] {scenario.name}"
-                run = run_scenario(
-                    scenario,
-                    fps=options["fps"],
-                    realtime=options["realtime"],
-                    in_flight=options["in_flight"],
-                    progress=None if options["json"] else self._progress(label),
-                )
+                try:
+                    run = run_scenario(
+                        scenario,
+                        fps=options["fps"],
+                        realtime=options["realtime"],
+                        in_flight=options["in_flight"],
+                        progress=None if options["json"] else self._progress(label),
+                    )
+                except KeyboardInterrupt:
+                    # Ctrl-C or SIGTERM: what was scored so far is still printed; the rest is named.
+                    interrupted.append(scenario.name)
+                    continue
+                except Exception as exc:  # one broken scenario must not stop the others
+                    error = str(exc) if isinstance(exc, ScenarioRunError) else f"{type(exc).__name__}: {exc}"
+                    failed.append(f"{scenario.name}: {error}")
+                    # Its true events count as missed: a crash detects nothing.
+                    for kind, result in score(scenario.events, []).items():
+                        per_type[kind].add(result)
+                    results.append(self._failed_result(scenario.name, scenario.events, error))
+                    if not options["json"]:
+                        sys.stderr.write(f"\n  {scenario.name}: FAILED: {error}\n")
+                    continue
                 scores = score(scenario.events, run.reports)
                 for kind, result in scores.items():
                     per_type[kind].add(result)
@@ -63,7 +115,11 @@ class Command(BaseCommand):
                 if not options["json"]:
                     sys.stderr.write("\n")
                     self._print_scenario(results[-1])
+                if options["explain"]:
+                    # With --json the explanation goes to stderr, so stdout stays one JSON document.
+                    (self.stderr if options["json"] else self.stdout).write(explain(scenario, run))
         finally:
+            signal.signal(signal.SIGTERM, previous)
             if worker is not None:
                 worker.terminate()
                 worker.wait(30)
@@ -73,6 +129,17 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps({"scenarios": results, "summary": summary}, indent=2))
         else:
             self._print_table(summary)
+        if interrupted:
+            raise CommandError(
+                f"interrupted: {len(interrupted)} of {len(scenarios)} scenario(s) not scored "
+                f"(the summary covers the others): {', '.join(interrupted)}"
+                + (f"; and {len(failed)} failed: " + "; ".join(failed) if failed else "")
+            )
+        if failed:
+            raise CommandError(
+                f"{len(failed)} of {len(scenarios)} scenario(s) failed (their true events count as missed):\n  "
+                + "\n  ".join(failed)
+            )
 
     # -- helpers --------------------------------------------------------------------------------
     def _folders(self, raw: list[str]) -> list[Path]:
@@ -89,6 +156,18 @@ class Command(BaseCommand):
             raise CommandError("no scenarios found")
         return folders
 
+    def _explained(
+        self, scenarios: list[Scenario | tuple[Path, str]], names: list[str]
+    ) -> list[Scenario | tuple[Path, str]]:
+        def names_of(item: Scenario | tuple[Path, str]) -> set[str]:
+            return {item[0].name} if isinstance(item, tuple) else {item.name, item.folder.name}
+
+        chosen = [item for item in scenarios if names_of(item) & set(names)]
+        unknown = sorted(set(names) - set().union(*(names_of(item) for item in chosen)))
+        if unknown:
+            raise CommandError(f"--explain: no scenario named {', '.join(unknown)} among the given folders")
+        return chosen
+
     def _ensure_worker(self, no_worker: bool) -> subprocess.Popen[bytes] | None:
         if ping_queues(("detect",), timeout_s=3)["detect"]["ok"]:
             return None
@@ -96,6 +175,7 @@ class Command(BaseCommand):
             raise CommandError("no worker consumes the detect queue; start one or drop --no-worker")
         self.stderr.write("no detect worker answered: starting one for this run")
         proc = subprocess.Popen(
+            # The heavy imports happen once, before the pool forks (see worker_preload.py).
             detect_worker_argv(f"evaluate-{os.getpid()}", loglevel="WARNING"),
             env={**os.environ, **DETECT_ENV},
             cwd=settings.BASE_DIR,
@@ -116,8 +196,14 @@ class Command(BaseCommand):
 
         return show
 
+    def _failed_result(self, name: str, truth: list[Any], error: str) -> dict[str, Any]:
+        """The same keys as a scored scenario's, plus the error."""
+        scores = score(truth, [])
+        run = RunResult(reports=[], events=[], frames=0, seconds=0.0)
+        return self._scenario_result(name, truth, [], scores, run) | {"error": error}
+
     def _scenario_result(
-        self, name: str, truth: list[Any], reports: list[Report], scores: dict[str, TypeScore], run: Any
+        self, name: str, truth: list[Any], reports: list[Report], scores: dict[str, TypeScore], run: RunResult
     ) -> dict[str, Any]:
         return {
             "name": name,

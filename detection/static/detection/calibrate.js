@@ -20,22 +20,51 @@
     const calibration = cal.image.length ? {image_points: cal.image, world_points: cal.world} : {};
     return JSON.stringify({calibration: calibration, zones: zones});
   }
+  // Everything is built with createElement and textContent, never innerHTML: zone names and
+  // numbers come from the stored settings, which another editor may have written.
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs) {
+    const el = document.createElementNS(SVG, tag);
+    Object.entries(attrs).forEach(([k, v]) => el.setAttribute(k, String(v)));
+    return el;
+  }
+  function el(tag, text, attrs) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    Object.entries(attrs || {}).forEach(([k, v]) => node.setAttribute(k, String(v)));
+    return node;
+  }
+  function cell(child) {
+    const td = document.createElement("td");
+    td.append(child);
+    return td;
+  }
   function draw() {
     const shapes = [];
-    cal.image.forEach(([x, y]) => shapes.push(`<circle cx="${x}" cy="${y}" r="0.008" fill="red"/>`));
-    pending.concat(flow).forEach(([x, y]) => shapes.push(`<circle cx="${x}" cy="${y}" r="0.006" fill="orange"/>`));
+    cal.image.forEach(([x, y]) => shapes.push(svg("circle", {cx: x, cy: y, r: 0.008, fill: "red"})));
+    pending.concat(flow).forEach(([x, y]) => shapes.push(svg("circle", {cx: x, cy: y, r: 0.006, fill: "orange"})));
     if (pending.length > 1) {
-      shapes.push(`<polyline points="${pending.map((p) => p.join(",")).join(" ")}" fill="none" stroke="orange" stroke-width="0.004"/>`);
+      shapes.push(svg("polyline", {points: pending.map((p) => p.join(",")).join(" "), fill: "none",
+        stroke: "orange", "stroke-width": 0.004}));
     }
-    overlay.innerHTML = shapes.join("");
-    const rows = cal.image.map(([x, y], i) => `<tr><td>${i + 1}</td><td>${x.toFixed(3)}, ${y.toFixed(3)}</td>` +
-      `<td><input data-i="${i}" data-c="0" value="${cal.world[i][0]}"></td>` +
-      `<td><input data-i="${i}" data-c="1" value="${cal.world[i][1]}"></td>` +
-      `<td><a href="#" data-remove="${i}">remove</a></td></tr>`);
-    document.getElementById("cal-points").innerHTML = rows.join("");
-    document.getElementById("zone-list").innerHTML = zones.map((z, i) =>
-      `<li>${z.kind} <b>${z.name}</b> (${z.polygon.length} corners${z.flow ? ", flow" : ""}` +
-      `${z.speed_limit_kmh ? ", " + z.speed_limit_kmh + " km/h" : ""}) <a href="#" data-zone="${i}">remove</a></li>`).join("");
+    overlay.replaceChildren(...shapes);
+    const rows = cal.image.map(([x, y], i) => {
+      const tr = document.createElement("tr");
+      tr.append(el("td", i + 1), el("td", `${Number(x).toFixed(3)}, ${Number(y).toFixed(3)}`),
+        cell(el("input", null, {"data-i": i, "data-c": 0, value: cal.world[i][0]})),
+        cell(el("input", null, {"data-i": i, "data-c": 1, value: cal.world[i][1]})),
+        cell(el("a", "remove", {href: "#", "data-remove": i})));
+      return tr;
+    });
+    document.getElementById("cal-points").replaceChildren(...rows);
+    const items = zones.map((z, i) => {
+      const details = `${z.polygon.length} corners${z.flow ? ", flow" : ""}` +
+        `${z.speed_limit_kmh ? ", " + z.speed_limit_kmh + " km/h" : ""}`;
+      const li = el("li", `${z.kind} `);
+      li.append(el("b", z.name), ` (${details}) `, el("a", "remove", {href: "#", "data-zone": i}));
+      return li;
+    });
+    document.getElementById("zone-list").replaceChildren(...items);
   }
   frame.addEventListener("click", (event) => {
     const box = frame.getBoundingClientRect();

@@ -12,7 +12,7 @@ def existing_alerts_have_no_clip(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('alerts', '0003_camera_moved_to_cameras'),
+        ('alerts', '0005_alert_rule_severity'),
     ]
 
     operations = [

@@ -1,0 +1,145 @@
+"""Road users, not track ids: track fragments that are one road user are joined back together.
+
+The tracker gives a road user a new id when it loses it for a moment (hidden behind a bus, a missed
+detection too many, a cyclist whose box changes shape). Rules that measure over time (a 10 s stall,
+a 3 s crosswalk stop) and the events they report must survive that. A new track id is joined to a
+road user that was lost a short while ago when it appears where that road user should be by now
+(its constant-velocity prediction and both uncertainties, a Mahalanobis gate) and is of a compatible
+class. The joined road user keeps its first id: events, their idempotency keys and their duplicates
+are keyed by it. The join itself breaks the measurement run, so nothing is differentiated across it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cameras.geometry import Homography
+from detection.rules.kalman import FloatArray
+from detection.rules.kinematics import KinematicState
+from detection.rules.noise import ground_measurement
+from detection.tracking import Track
+
+# Classes the detector confuses with one another for the same road user.
+CLASS_GROUPS = ({"car", "truck", "bus"}, {"bicycle", "motorcycle"}, {"person"})
+REJOIN_WITHIN_S = 3.0  # ByteTrack forgets a lost track after 2 s; allow a little more
+# A road user that stood still when it was lost (a stalled car behind passing traffic) is still there
+# much later: it may be joined for this long, and it stays where it stood.
+STANDING_MS = 1.0
+REJOIN_STANDING_WITHIN_S = 15.0
+STANDING_DRIFT_M = 0.7
+# Chi-square of two degrees of freedom at 99 %, plus a floor on the gate for a road user that stood
+# still (its prediction is sharp, but its box reappears from behind an occluder a little off).
+REJOIN_CHI2 = 9.21
+REJOIN_FLOOR_M = 1.5
+FORGET_S = 5.0
+FORGET_STANDING_S = 20.0
+
+
+def class_group(cls: str) -> int:
+    for index, group in enumerate(CLASS_GROUPS):
+        if cls in group:
+            return index
+    return -1
+
+
+@dataclass
+class RoadUser:
+    uid: int  # the first track id it had
+    cls: str
+    kinematics: KinematicState = field(default_factory=KinematicState)
+    last_seen: float = 0.0
+    track_id: int = 0  # the track that currently carries it
+    first_seen: float = 0.0
+
+    @property
+    def standing(self) -> bool:
+        motion = self.kinematics.motion
+        return motion is not None and motion.speed_lo(1.0) < STANDING_MS  # it may well have stood
+
+    def predicted_position(self, t: float) -> tuple[FloatArray, FloatArray] | None:
+        """Where it should be at t: where it stood, or where its velocity has taken it."""
+        kin = self.kinematics
+        if self.standing and kin.filter is not None:
+            return kin.filter.position.copy(), kin.filter.block(0, 0) + np.eye(2) * STANDING_DRIFT_M**2
+        return kin.predicted_position(t)
+
+
+class RoadUsers:
+    def __init__(self) -> None:
+        self.by_track: dict[int, RoadUser] = {}
+        self.users: dict[int, RoadUser] = {}
+        self.joins = 0
+
+    def resolve(
+        self, tracks: list[Track], ts: float, homography: Homography, frame_size: tuple[int, int]
+    ) -> list[tuple[Track, RoadUser]]:
+        """The road user of each track in this frame, joining new track ids to lost road users."""
+        seen_ids = {t.track_id for t in tracks}
+        resolved: list[tuple[Track, RoadUser]] = []
+        new: list[Track] = []
+        for track in tracks:
+            user = self.by_track.get(track.track_id)
+            if user is None:
+                new.append(track)
+            else:
+                resolved.append((track, user))
+        taken = {user.uid for _, user in resolved}
+        for track in new:
+            user = self._match_lost(track, ts, homography, frame_size, seen_ids, taken)
+            if user is None:
+                user = RoadUser(uid=track.track_id, cls=track.cls, first_seen=ts)
+                self.users[user.uid] = user
+            else:
+                self.joins += 1
+                user.kinematics.interrupt()
+            user.track_id = track.track_id
+            self.by_track[track.track_id] = user
+            taken.add(user.uid)
+            resolved.append((track, user))
+        for _, user in resolved:
+            user.last_seen = ts
+        self._forget(ts)
+        return resolved
+
+    def _match_lost(
+        self,
+        track: Track,
+        ts: float,
+        homography: Homography,
+        frame_size: tuple[int, int],
+        seen_ids: set[int],
+        taken: set[int],
+    ) -> RoadUser | None:
+        group = class_group(track.cls)
+        measured = ground_measurement(homography, track.last.box, track.last.conf, frame_size)
+        best: tuple[float, RoadUser] | None = None
+        for user in self.users.values():
+            if (
+                user.uid in taken
+                or user.track_id in seen_ids
+                or class_group(user.cls) != group
+                or not 0 < ts - user.last_seen <= (REJOIN_STANDING_WITHIN_S if user.standing else REJOIN_WITHIN_S)
+            ):
+                continue
+            predicted = user.predicted_position(ts)
+            if predicted is None:
+                continue
+            position, cov = predicted
+            s = cov + measured.covariance + np.eye(2) * REJOIN_FLOOR_M**2 / REJOIN_CHI2
+            delta = measured.position - position
+            d2 = float(delta @ np.linalg.inv(s) @ delta)
+            if d2 <= REJOIN_CHI2 and (best is None or d2 < best[0]):
+                best = (d2, user)
+        return best[1] if best else None
+
+    def _forget(self, ts: float) -> None:
+        for uid in [
+            u
+            for u, user in self.users.items()
+            if ts - user.last_seen > (FORGET_STANDING_S if user.standing else FORGET_S)
+        ]:
+            del self.users[uid]
+        for tid in [t for t, user in self.by_track.items() if user.uid not in self.users]:
+            del self.by_track[tid]

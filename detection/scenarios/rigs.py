@@ -1,0 +1,85 @@
+"""The camera rigs of the generated set, fixed per split.
+
+Each split has its own rigs, drawn from its own seed: the ``test`` scenes are filmed by cameras
+that no ``dev`` scene uses (other mounting heights, tilts, lenses, frame sizes and rates), so
+tuning on ``dev`` cannot fit the test cameras. Frame sizes and rates are dealt out so that both
+splits have 4:3 and 16:9 frames and 25 and 30 fps; the continuous parameters are random within the
+ranges of real road cameras (4-12 m up, looking 22-45 m ahead, 40-85 degree lenses).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Final
+
+from detection.scenarios.camera_model import CameraGeometry, GeometryError
+
+SPLITS: Final = ("dev", "test")
+RIGS_PER_SPLIT: Final = 6
+_SEEDS: Final = {"dev": 11_000, "test": 22_000}
+# (width, height, fps) of the rigs of each split, in order.
+_FORMATS: Final = {
+    "dev": [
+        (800, 600, 25.0),
+        (1280, 720, 30.0),
+        (960, 720, 20.0),
+        (1280, 720, 15.0),
+        (800, 600, 30.0),
+        (960, 720, 10.0),
+    ],
+    "test": [
+        (960, 720, 30.0),
+        (1280, 720, 25.0),
+        (800, 600, 15.0),
+        (1280, 720, 20.0),
+        (960, 720, 25.0),
+        (800, 600, 12.0),
+    ],
+}
+_LIMITS: Final = (50.0, 60.0, 40.0, 50.0, 70.0, 50.0)
+# Mounting heights spread over 4-12 m in each split (jittered per rig).
+_HEIGHTS: Final = (4.0, 5.5, 7.0, 8.5, 10.0, 11.5)
+
+
+def rigs(split: str) -> list[CameraGeometry]:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
+    rng = random.Random(_SEEDS[split])  # noqa: S311 - reproducible rigs, not a secret
+    heights = list(_HEIGHTS)
+    rng.shuffle(heights)
+    out = []
+    for index, (width, height, fps) in enumerate(_FORMATS[split]):
+        for _ in range(200):
+            rig = _draw(rng, f"{split}-cam{index + 1}", width, height, fps, heights[index], _LIMITS[index])
+            try:
+                near, far = rig.road_span()
+            except GeometryError:
+                continue
+            if far - near >= 30.0:  # enough road to drive through and to stop on
+                out.append(rig)
+                break
+        else:  # pragma: no cover - the ranges always give a usable rig within a few draws
+            raise GeometryError(f"no usable rig for {split} #{index + 1}")
+    return out
+
+
+def _draw(
+    rng: random.Random, name: str, width: int, height: int, fps: float, mount: float, limit: float
+) -> CameraGeometry:
+    mount = min(12.0, max(4.0, mount + rng.uniform(-0.6, 0.6)))
+    ahead = rng.uniform(22.0, 45.0)  # where the optical axis meets the road
+    side = rng.choice((-1, 1))  # standing beyond x = 0 (left) or beyond x = 8 (right)
+    x = -rng.uniform(1.5, 6.0) if side < 0 else 8.0 + rng.uniform(1.5, 6.0)
+    return CameraGeometry(
+        name=name,
+        width=width,
+        height=height,
+        fps=fps,
+        mount_m=round(mount, 2),
+        tilt_deg=round(math.degrees(math.atan2(mount, ahead)), 2),
+        yaw_deg=round(-side * rng.uniform(4.0, 28.0), 2),  # turned towards the road
+        hfov_deg=round(rng.uniform(40.0, 85.0), 1),
+        x_m=round(x, 2),
+        speed_limit_kmh=limit,
+    )

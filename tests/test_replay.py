@@ -1,0 +1,62 @@
+"""The dev-only replay harness gives the live path's reports, from detections made once and cached."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from detection.scenarios.format import load_scenario
+from detection.scenarios.replay import cache_key, cached_detections, replay, scenario_camera
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_replay_gives_the_reports_of_the_live_evaluate_path(celery_worker, tmp_path: Path) -> None:
+    scenes, cache = tmp_path / "scenes", tmp_path / "cache"
+    call_command("make_scenarios", str(scenes), "--only", "speeding-03-95kmh", stdout=io.StringIO())
+    scenario = load_scenario(scenes / "speeding-03-95kmh")
+
+    out = io.StringIO()
+    call_command("evaluate", str(scenes), "--json", "--no-worker", stdout=out)
+    live = json.loads(out.getvalue())["scenarios"][0]["reports"]
+
+    camera = scenario_camera(scenario)
+    frames = cached_detections(scenario, camera, cache)
+    assert list(cache.glob(f"*{cache_key(scenario, camera)}.json")), "the detections are cached"
+    replayed = replay(scenario, cached_detections(scenario, camera, cache), camera)  # the second read: from the cache
+    assert replayed.frames == len(frames) > 0
+    assert [(r.type, round(r.trigger, 3), list(r.track_ids), r.speed_kmh) for r in replayed.reports] == [
+        (r["type"], r["trigger"], r["track_ids"], r["speed_kmh"]) for r in live
+    ]
+    assert [r["type"] for r in live] == ["speeding"]
+
+
+def test_the_cache_key_changes_with_the_settings_that_change_detections(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "video.mp4").write_bytes(b"not really a video")
+    (folder / "scenario.json").write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "camera": {
+                    "calibration": {
+                        "image_points": [[0.1, 0.4], [0.9, 0.38], [0.95, 0.95], [0.05, 0.97]],
+                        "world_points": [[0.0, 30.0], [20.0, 30.0], [20.0, 0.0], [0.0, 0.0]],
+                    }
+                },
+            }
+        )
+    )
+    scenario = load_scenario(folder)
+    camera = scenario_camera(scenario, fps=10.0)
+    key = cache_key(scenario, camera)
+    assert cache_key(scenario, scenario_camera(scenario, fps=5.0)) != key
+    camera.confidence_threshold = 0.5
+    assert cache_key(scenario, camera) != key
+    (folder / "video.mp4").write_bytes(b"another video")
+    assert cache_key(scenario, scenario_camera(scenario, fps=10.0)) != key

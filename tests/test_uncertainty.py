@@ -1,0 +1,125 @@
+"""Measurements that know their uncertainty: box noise on the road, the Kalman filter, the smoother,
+and road users re-joined across a track id switch."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+import numpy as np
+import pytest
+
+from cameras.geometry import fit_homography
+from detection.rules.identity import RoadUsers
+from detection.rules.kalman import ConstantAcceleration, smooth
+from detection.rules.kinematics import KinematicState
+from detection.rules.noise import ground_measurement, hidden_below_px, jacobian
+from detection.tracking import Track, TrackPoint
+
+# A camera 6 m up looking along a road from 10 m to 80 m away (960x720).
+F, CAMH, HORIZON = 1.5, 6.0, 0.05
+
+
+def project(x: float, y: float) -> tuple[float, float]:
+    return (0.5 + F * 0.75 * (x - 4.0) / y, HORIZON + F * CAMH / y)
+
+
+CORNERS = [(0.0, 10.0), (8.0, 10.0), (8.0, 80.0), (0.0, 80.0)]
+H = fit_homography([project(*p) for p in CORNERS], [list(p) for p in CORNERS])
+SIZE = (960, 720)
+
+
+def box_at(x: float, y: float) -> tuple[float, float, float, float]:
+    u, v = project(x, y)
+    pixels_per_metre = F * SIZE[1] / y
+    w, h = 1.8 * pixels_per_metre / SIZE[0], 1.5 * pixels_per_metre / SIZE[1]
+    return (u - w / 2, v - h, u + w / 2, v)
+
+
+def test_the_jacobian_is_the_derivative_of_the_homography() -> None:
+    point = project(3.0, 42.0)
+    step = 1e-6
+    numeric = np.column_stack(
+        [
+            (H.to_world([(point[0] + step, point[1])])[0] - H.to_world([(point[0] - step, point[1])])[0]) / (2 * step),
+            (H.to_world([(point[0], point[1] + step)])[0] - H.to_world([(point[0], point[1] - step)])[0]) / (2 * step),
+        ]
+    )
+    assert np.allclose(jacobian(H, point), numeric, rtol=1e-4)
+
+
+def test_position_noise_on_the_road_grows_with_distance_and_with_an_unsure_detection() -> None:
+    near = ground_measurement(H, box_at(4.0, 15.0), 0.9, SIZE)
+    far = ground_measurement(H, box_at(4.0, 70.0), 0.9, SIZE)
+    assert near.position == pytest.approx([4.0, 15.0], abs=1e-6)
+    assert far.sigma_m > 5 * near.sigma_m  # the same pixel is centimetres near, most of a metre far
+    unsure = ground_measurement(H, box_at(4.0, 70.0), 0.3, SIZE)
+    assert unsure.sigma_m > far.sigma_m
+    hidden = ground_measurement(H, box_at(4.0, 70.0), 0.9, SIZE, hidden_px=10.0)
+    assert hidden.sigma_m > far.sigma_m
+    with pytest.raises(ValueError, match="frame size"):
+        ground_measurement(H, box_at(4.0, 15.0), 0.9, (0, 720))
+
+
+def test_a_ground_point_behind_a_nearer_box_is_hidden() -> None:
+    behind, front = box_at(6.0, 40.0), box_at(6.0, 34.0)
+    assert hidden_below_px(behind, [front], SIZE[1]) == pytest.approx((front[3] - behind[3]) * SIZE[1])
+    assert hidden_below_px(front, [behind], SIZE[1]) == 0.0
+    assert hidden_below_px(behind, [box_at(1.0, 34.0)], SIZE[1]) == 0.0  # the other lane: not in front of it
+
+
+def test_the_filter_finds_a_constant_speed_and_its_sigma_covers_the_error() -> None:
+    rng = random.Random(3)
+    state = KinematicState()
+    errors = []
+    for i in range(60):
+        t = i / 20
+        x1, y1, x2, y2 = box_at(6.0, 20.0 + 15.0 * t)
+        jitter = 0.5 / SIZE[1] + 0.015 * (y2 - y1)
+        box = (x1, y1 + rng.gauss(0, jitter), x2, y2 + rng.gauss(0, jitter))
+        motion = state.update(TrackPoint(t, box, 0.8), H, SIZE)
+        assert motion is not None
+        if i > 20:
+            errors.append((motion.speed_ms - 15.0) / motion.speed_sigma)
+    assert abs(np.mean(errors)) < 1.0 and np.abs(errors).max() < 3.0
+    assert motion.lagged is not None and motion.lagged.speed_sigma < motion.speed_sigma  # smoothing helps
+
+
+def test_the_gate_refuses_a_box_that_jumped_and_the_filter_restarts_if_it_stays_there() -> None:
+    kf = ConstantAcceleration(0.0, np.array([0.0, 20.0]), np.eye(2) * 0.01, jerk_psd=10.0)
+    for i in range(1, 11):
+        assert kf.step(i / 10, np.array([0.0, 20.0 + 1.0 * i / 10]), np.eye(2) * 0.01)
+    assert not kf.step(1.1, np.array([0.0, 35.0]), np.eye(2) * 0.01)  # 14 m off: another road user's box
+    assert kf.position[1] == pytest.approx(21.1, abs=0.1)
+    state = KinematicState()
+    for i in range(10):
+        state.update(TrackPoint(i / 10, box_at(6.0, 30.0), 0.8), H, SIZE)
+    for i in range(10, 14):
+        motion = state.update(TrackPoint(i / 10, box_at(6.0, 50.0), 0.8), H, SIZE)
+    assert motion is not None and motion.position[1] == pytest.approx(50.0, abs=1.0)
+    assert motion.continuous_since >= 1.0  # a new run: nothing is differentiated across the jump
+
+
+def test_smoothing_with_no_later_steps_is_the_filtered_state() -> None:
+    kf = ConstantAcceleration(0.0, np.array([1.0, 2.0]), np.eye(2), jerk_psd=10.0)
+    x, p = smooth([(kf.t, kf.x, kf.p, kf.x_pred, kf.p_pred)])
+    assert np.allclose(x, kf.x) and np.allclose(p, kf.p)
+
+
+def test_a_new_track_id_where_a_lost_road_user_should_be_is_that_road_user() -> None:
+    users = RoadUsers()
+    car = Track(1, "car", deque())
+    for i in range(10):
+        car.points.append(TrackPoint(i / 10, box_at(6.0, 30.0 + 1.0 * i), 0.8))
+        ((_, user),) = users.resolve([car], i / 10, H, SIZE)
+        user.kinematics.update(car.last, H, SIZE)
+    # Lost for half a second, then found 5 m further on (10 m/s) under a new id, and called a truck.
+    again = Track(7, "truck", deque([TrackPoint(1.4, box_at(6.0, 44.0), 0.8)]))
+    ((_, joined),) = users.resolve([again], 1.4, H, SIZE)
+    assert joined.uid == 1 and users.joins == 1
+    elsewhere = Track(8, "car", deque([TrackPoint(1.5, box_at(1.0, 70.0), 0.8)]))
+    ((_, other),) = users.resolve([again, elsewhere][1:], 1.5, H, SIZE)
+    assert other.uid == 8  # nowhere near a lost road user: a new one
+    person = Track(9, "person", deque([TrackPoint(1.6, box_at(6.0, 46.0), 0.8)]))
+    ((_, walker),) = users.resolve([person], 1.6, H, SIZE)
+    assert walker.uid == 9  # not the car's class group
