@@ -3,6 +3,7 @@ rates; webhook destinations with their delivery health; API tokens that are neve
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,7 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
@@ -21,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
-from alerts import webhooks
+from alerts import bundle, webhooks
 from alerts.models import Alert, WebhookDestination
 from alerts.stats import alert_stats
 from alerts.webhook_guard import check_url
@@ -66,7 +67,7 @@ class AlertAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type
     list_select_related = ["camera", "reviewed_by"]
     search_fields = ["description", "camera__name", "idempotency_key"]
     date_hierarchy = "detected_at"
-    actions = [_review_action(value, label) for value, label in Alert.Review.choices]
+    actions = [*(_review_action(value, label) for value, label in Alert.Review.choices), "export_bundle"]
     readonly_fields = [
         "idempotency_key",
         "camera",
@@ -81,6 +82,9 @@ class AlertAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type
         "created_at",
         "keyframe_preview",
         "crop_preview",
+        "clip_player",
+        "clip_status",
+        "clip_note",
         "measurements",
         "verification",
         "analysis",
@@ -106,11 +110,23 @@ class AlertAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type
                 ]
             },
         ),
-        ("Evidence", {"fields": ["keyframe_preview", "crop_preview", "measurements"]}),
+        ("Evidence", {"fields": ["clip_player", "keyframe_preview", "crop_preview", "measurements"]}),
         ("Verification", {"fields": ["verification", "analysis", "description"]}),
         ("Review", {"fields": ["review_status", "review_note", "reviewed_by", "reviewed_at", "review_history"]}),
         ("Bookkeeping", {"classes": ["collapse"], "fields": ["idempotency_key", "created_at"]}),
     ]
+
+    class Media:
+        css = {"all": ["alerts/player.css"]}
+        js = ["alerts/player.js"]
+
+    @admin.display(description="clip")
+    def clip_player(self, obj: Alert) -> str:
+        """The dashboard's player: the clip with the event's start and detection marked, boxes on request."""
+        from alerts.live import alert_data
+
+        (data,) = alert_data([obj])
+        return format_html('<div class="evidence-player" data-alert="{}"></div>', json.dumps(data, default=str))
 
     @admin.display(description="history")
     def review_history(self, obj: Alert) -> str:
@@ -145,6 +161,10 @@ class AlertAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # alerts come from the pipeline, never typed in
+
+    @admin.action(description="Export the evidence of the selected alerts (signed ZIP)")
+    def export_bundle(self, request: HttpRequest, queryset: QuerySet[Alert]) -> StreamingHttpResponse:
+        return bundle.streaming_response(list(queryset.values_list("pk", flat=True)), request.user.get_username())
 
     def get_urls(self) -> list[URLPattern]:
         rates = path("rates/", self.admin_site.admin_view(self.rates_view), name="alerts_alert_rates")

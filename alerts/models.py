@@ -56,6 +56,11 @@ class Alert(models.Model):
         REJECTED = "rejected", "Judged harmless by LLM"
         UNVERIFIED = "unverified", "Not verified (rules only)"
 
+    class ClipStatus(models.TextChoices):
+        PENDING = "pending", "Clip follows"
+        READY = "ready", "Clip ready"
+        UNAVAILABLE = "unavailable", "No clip"
+
     class Review(models.TextChoices):
         NEW = "new", "New"
         ACKNOWLEDGED = "acknowledged", "Acknowledged"
@@ -83,6 +88,21 @@ class Alert(models.Model):
     keyframe = models.ImageField(upload_to="alerts/%Y/%m/%d/", blank=True)
     crop = models.ImageField(upload_to="alerts/%Y/%m/%d/", blank=True)
     measurements = models.JSONField(default=dict, blank=True, help_text="The values that made the rule fire.")
+
+    # The video clip follows the alert once the camera's post-roll has passed (alerts/clips.py).
+    clip = models.FileField(upload_to="clips/%Y/%m/%d/", blank=True)
+    clip_status = models.CharField(max_length=16, choices=ClipStatus.choices, default=ClipStatus.PENDING)
+    clip_started_at = models.DateTimeField(null=True, blank=True, help_text="Capture time of the clip's first frame.")
+    clip_duration_s = models.FloatField(null=True, blank=True)
+    clip_expected_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the clip should be ready (detection + the camera's post-roll)."
+    )
+    clip_note = models.CharField(max_length=300, blank=True, help_text="How the clip was made, or why there is none.")
+    track = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Tracked boxes of the seconds up to the detection (the player's overlay).",
+    )
 
     verification = models.CharField(
         max_length=16, choices=Verification.choices, default=Verification.PENDING, db_index=True

@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from alerts import clips
 from alerts.models import Alert
 from cameras.payload import EventPayload, evidence_keys
 from core.redisclient import get_redis
@@ -54,6 +55,7 @@ def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
         event_started_at=datetime.fromisoformat(payload["started_at"]),
         detected_at=datetime.fromisoformat(payload["detected_at"]),
         measurements=payload.get("measurements", {}),
+        track=payload.get("track", []),
     )
     if verdict is None:
         alert.verification = Alert.Verification.UNVERIFIED
@@ -64,6 +66,7 @@ def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
         alert.severity = int(verdict.get("severity", alert.severity))
         alert.confidence = float(verdict.get("confidence", alert.confidence))
         alert.risk_types = sorted({payload["event_type"], *verdict.get("risk_types", [])})
+    clips.initial_state(alert)  # the clip follows when the camera's post-roll has passed
     # The analysis row says what the LLM step did, verdict or not (blocked, capped, keys out...).
     alert.analysis_id = analysis_id
     client = get_redis()
@@ -76,6 +79,7 @@ def record_alert(payload: EventPayload, verdict: dict[str, Any] | None = None,
             alert.save()
             # After the commit, and only for the call that created the row: one broadcast per event.
             transaction.on_commit(lambda: announce(alert.pk))
+            transaction.on_commit(lambda: clips.schedule(alert))
     except Exception as exc:
         # The evidence files were saved before the insert: without a row they belong to nobody.
         for field in ("keyframe", "crop"):

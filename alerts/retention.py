@@ -1,4 +1,4 @@
-"""Retention: alerts older than their camera's ``alert_retention_days`` are deleted with their images.
+"""Retention: alerts older than their camera's ``alert_retention_days`` are deleted with their images and clips.
 
 Alerts an operator confirmed are kept whatever their age: they are the evidence someone acted on.
 Deletion goes in batches (short transactions, bounded memory) within a time budget; what is left
@@ -43,13 +43,15 @@ def purge_expired(*, now: datetime | None = None, batch_size: int = 500, time_bu
             if time.monotonic() >= deadline:
                 complete = False
                 break
-            rows = list(expired(camera, now).order_by("detected_at").values_list("pk", "keyframe", "crop")[:batch_size])
+            rows = list(
+                expired(camera, now).order_by("detected_at").values_list("pk", "keyframe", "crop", "clip")[:batch_size]
+            )
             if not rows:
                 break
-            names = [name for _, keyframe, crop in rows for name in (keyframe, crop) if name]
+            names = [name for _, *files in rows for name in files if name]
             with transaction.atomic():
                 # Alerts only: the count of delete() also has their review history (AlertReview) in it.
-                _, by_model = Alert.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
+                _, by_model = Alert.objects.filter(pk__in=[row[0] for row in rows]).delete()
                 count = by_model.get(Alert._meta.label, 0)
                 transaction.on_commit(lambda names=names: _delete_files(names))  # type: ignore[misc]
             deleted += count

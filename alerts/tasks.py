@@ -9,13 +9,14 @@ from django.db import OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from alerts import live, mqtt, record, retention, webhooks
+from alerts import clips, live, mqtt, record, retention, webhooks
 from alerts.models import WebhookDestination
 from alerts.notifications import TransportError
 from cameras.payload import EventPayload
 from core import backoff
 from core.taskbase import task
 from core.topology import (
+    CUT_CLIP,
     DELIVER_WEBHOOK,
     PUBLISH_MQTT,
     PURGE_EXPIRED,
@@ -112,3 +113,17 @@ def publish_mqtt(self: Any, alert_id: int) -> str:
 def purge_expired() -> dict[str, Any]:
     """Retention (beat, see core/schedule.py): each camera's old alerts and their images."""
     return retention.purge_expired(time_budget_s=60.0)
+
+
+@task(
+    CUT_CLIP,
+    bind=True,
+    acks_late=True,  # idempotent: the clip is stored by a conditional update on a pending alert
+    reject_on_worker_lost=True,
+    max_retries=120,  # waits for the segment that covers the clip's end, bounded by CLIP_WAIT_S
+)
+def cut_clip(self: Any, alert_id: int) -> str:
+    try:
+        return clips.cut_clip(alert_id)
+    except clips.NotYet as wait:
+        raise self.retry(countdown=wait.countdown) from None

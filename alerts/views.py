@@ -7,9 +7,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -65,3 +65,14 @@ def camera_snapshot(request: HttpRequest, camera_id: int) -> HttpResponse:
     if not jpeg:
         raise Http404("No live image: the camera is not being captured.")
     return HttpResponse(jpeg, content_type="image/jpeg")
+
+
+@require_GET
+@staff_member_required
+def alert_track(request: HttpRequest, alert_id: int) -> JsonResponse:
+    """The tracked boxes of the seconds up to the detection, timed from it: the clip player's overlay.
+
+    Kept apart from the alert's JSON, which also goes to webhooks and MQTT, where it would only weigh.
+    """
+    alert = get_object_or_404(Alert.objects.only("pk", "track"), pk=alert_id)
+    return JsonResponse({"alert": alert.pk, "frames": alert.track})

@@ -37,7 +37,8 @@ from analysis.conf import LLMConf, current
 from analysis.keypool import KeyLease, KeyPool, PoolExhausted
 from analysis.models import LLMAnalysis
 from analysis.privacy import UploadImage, prepare_images
-from analysis.prompts import CURRENT, build_messages, build_repair_messages
+from analysis.prompts import CURRENT, build_messages, build_repair_messages, template_for
+from analysis.strip import strip_images
 from analysis.verdict import VerdictError, parse_verdict
 from cameras.models import Camera
 from cameras.payload import EventPayload, evidence_keys
@@ -123,6 +124,7 @@ class Usage:
     key_id: str = ""
     replies: list[str] = field(default_factory=list)
     last_failure: CallFailed | None = None
+    prompt_version: str = CURRENT.version
 
 
 def analyze_event(payload: EventPayload, *, task_id: str, conf: LLMConf | None = None) -> Outcome:
@@ -159,6 +161,7 @@ def _judge(payload: EventPayload, camera: Camera, conf: LLMConf, started: float)
         images = _images(payload, camera, conf)
         _reserve(payload, camera, budget)
         language = settings.LLM_LANGUAGE
+        usage.prompt_version = template_for(images).version
         messages = build_messages(
             payload, images, camera_name=camera.name, speed_limit_kmh=camera.speed_limit_kmh, zones=camera.zones,
             language=language,
@@ -229,6 +232,10 @@ def _images(payload: EventPayload, camera: Camera, conf: LLMConf) -> list[Upload
     )
     if not images:
         raise _Fallback(Reason.NO_EVIDENCE)
+    # Temporal events need the sequence: the strip replaces the single frame; the crop stays for detail.
+    strip = strip_images(payload, blur=camera.llm_privacy_blur, max_side=conf.image_max_side)
+    if strip:
+        images = strip + [image for image in images if image.role == "crop"]
     return images
 
 
@@ -435,7 +442,7 @@ def _save(payload: EventPayload, camera: Camera, *, status: str, usage: Usage,
         )
         row.status, row.reason, row.verdict = status, reason, verdict
         row.error = redact_text(error, secrets)[:4000]
-        row.model, row.prompt_version = settings.DASHSCOPE_MODEL, CURRENT.version
+        row.model, row.prompt_version = settings.DASHSCOPE_MODEL, usage.prompt_version
         row.attempts += usage.calls
         row.tokens_in += usage.tokens_in
         row.tokens_out += usage.tokens_out

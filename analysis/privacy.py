@@ -38,10 +38,11 @@ class Region:
 
 @dataclass(frozen=True)
 class UploadImage:
-    role: str  # "frame" or "crop"
+    role: str  # "frame", "crop", or "strip" (one of the frames around the event)
     jpeg: bytes
     width: int
     height: int
+    offset_s: float | None = None  # strip frames: time relative to the triggering frame
 
     @property
     def data_url(self) -> str:
@@ -87,7 +88,7 @@ def _decode(jpeg: bytes) -> np.ndarray[Any, Any] | None:
     return cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
 
 
-def _encode(role: str, image: np.ndarray[Any, Any], max_side: int) -> UploadImage:
+def _encode(role: str, image: np.ndarray[Any, Any], max_side: int, offset_s: float | None = None) -> UploadImage:
     height, width = image.shape[:2]
     scale = max_side / max(height, width)
     if scale < 1:
@@ -96,7 +97,7 @@ def _encode(role: str, image: np.ndarray[Any, Any], max_side: int) -> UploadImag
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise ValueError(f"could not encode the {role} image")
-    return UploadImage(role, bytes(buf), width, height)
+    return UploadImage(role, bytes(buf), width, height, offset_s)
 
 
 def prepare_images(
@@ -125,4 +126,22 @@ def prepare_images(
     if rect is not None:
         left, top, right, bottom = rect
         images.append(_encode("crop", frame[top:bottom, left:right], max_side))
+    return images
+
+
+def prepare_strip(
+    frames: Iterable[tuple[bytes, list[BoxInView], float]], *, blur: bool, max_side: int
+) -> list[UploadImage]:
+    """The strip's frames (JPEG, everyone's boxes in that frame, offset), each pixelated from its own boxes.
+
+    A frame that does not decode is left out; the strip keeps its order (oldest first).
+    """
+    images = []
+    for jpeg, boxes, offset_s in frames:
+        frame = _decode(jpeg)
+        if frame is None:
+            continue
+        if blur:
+            frame = pixelate(frame, private_regions(boxes))
+        images.append(_encode("strip", frame, max_side, offset_s))
     return images

@@ -66,13 +66,44 @@ V1 = PromptTemplate(
     ),
 )
 
-TEMPLATES = {t.version: t for t in (V1,)}
-CURRENT = V1
+# With a frame strip: the same instructions, and the user turn says what the sequence shows and when
+# each frame was taken. The stub server reads the "Frame times:" line, so keep it in later versions.
+V2 = PromptTemplate(
+    version="v2-strip",
+    system=V1.system + "\nYou may get several frames of the same camera in time order: judge the motion across them "
+    "(braking, closing in, a stop, a direction), not a single frame.",
+    user=(
+        "Camera: {camera}. Speed limit: {speed_limit} km/h. Zones: {zones}.\n"
+        "The rule '{event_type}' fired: {hint}.\n"
+        "Rule event: {event_json}\n"
+        "{images}\n"
+        "Frame times: {frame_times}\n"
+        "The rule's measurements are estimates from tracked boxes and the road calibration, not exact values "
+        "(where an uncertainty is given with a value, weigh it). "
+        "Boxes are normalized [x1, y1, x2, y2] with the origin at the top left of the last frame. "
+        "Is this situation really dangerous? Answer with the JSON object."
+    ),
+    repair=V1.repair,
+)
+
+TEMPLATES = {t.version: t for t in (V1, V2)}
+CURRENT = V1  # one keyframe and its crop
+STRIP = V2  # a strip of frames around the event, and the crop
+
+
+def template_for(images: list[UploadImage]) -> PromptTemplate:
+    return STRIP if any(image.role == "strip" for image in images) else CURRENT
 
 
 def _image_note(images: list[UploadImage], track_ids: list[int]) -> str:
     roles = [image.role for image in images]
     notes = []
+    strip = [index + 1 for index, role in enumerate(roles) if role == "strip"]
+    if strip:
+        notes.append(
+            f"Images {strip[0]} to {strip[-1]} are {len(strip)} frames of the camera in time order, from just "
+            f"before the event's start to the moment the rule fired (image {strip[-1]})."
+        )
     if "frame" in roles:
         notes.append(f"Image {roles.index('frame') + 1} is the whole camera frame when the rule fired.")
     if "crop" in roles:
@@ -97,9 +128,14 @@ def build_messages(
     speed_limit_kmh: float,
     zones: list[dict[str, Any]],
     language: str,
-    template: PromptTemplate = CURRENT,
+    template: PromptTemplate | None = None,
 ) -> list[dict[str, Any]]:
-    """The DashScope ``messages`` for one candidate event: a system turn and a user turn with images."""
+    """The DashScope ``messages`` for one candidate event: a system turn and a user turn with images.
+
+    Several images go as several ``{"image": ...}`` parts of the one user turn, before its text, as
+    DashScope documents multi-image input for Qwen-VL.
+    """
+    template = template or template_for(images)
     involved = set(payload.get("track_ids", []))
     event = {
         "event_type": payload["event_type"],
@@ -119,6 +155,7 @@ def build_messages(
         hint=RULE_HINTS.get(payload["event_type"], "the rule's condition was met"),
         event_json=json.dumps(event, ensure_ascii=False, sort_keys=True),
         images=_image_note(images, sorted(involved)),
+        frame_times=json.dumps([round(i.offset_s, 2) for i in images if i.role == "strip" and i.offset_s is not None]),
     )
     return [
         {"role": "system", "content": [{"text": system_text(language, template)}]},

@@ -11,6 +11,10 @@ It speaks the same HTTP as the real service, so the real ``dashscope`` SDK talks
 - errors: the HTTP status with ``{"code", "message", "request_id"}`` (429 ``Throttling.RateQuota``,
   401 ``InvalidApiKey``, 400 ``Arrearage``, 400 ``DataInspectionFailed``, 500 ``InternalError``).
 
+Several images in one user turn (``{"image": ...}`` parts before the text) are a multi-image message,
+as DashScope documents for Qwen-VL; a prompt with a ``Frame times:`` line announces the first images
+as a strip of frames, and the unscripted verdict then depends on them (see :func:`stub_verdict`).
+
 Replies are scripted: a queue of :class:`Scripted` replies, each optionally for one key only (by
 its ``key_id`` hash, so the stub never needs the keys themselves), consumed in order; when none
 applies, the default kind answers. Without a script the verdict confirms the rule's event and says
@@ -21,6 +25,7 @@ scripts a running stub from another process.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import math
@@ -52,6 +57,9 @@ ERRORS: dict[str, tuple[int, str, str]] = {
 }
 
 _EVENT = re.compile(r"Rule event: (\{.*\})")
+_FRAME_TIMES = re.compile(r"Frame times: (\[[^\]]*\])")
+# Mean grey-level change between strip frames below which the stub calls the scene static.
+STATIC_BELOW = 1.0
 _RISK = re.compile(r'"risk_types":\s*\["([a-z_]+)"')
 
 
@@ -83,6 +91,8 @@ class Call:
     repair: bool = False
     event_type: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
+    frames: int = 0  # images announced as a strip of frames ("Frame times:" line of the prompt)
+    motion: float | None = None  # largest mean grey-level change between consecutive strip frames
     uploads: list[bytes] = field(default_factory=list, repr=False)  # the images as received
 
     def as_json(self) -> dict[str, Any]:
@@ -193,6 +203,10 @@ class DashScopeStub:
         call.repair = "previous reply could not be used" in call.text
         event = _event_of(call.text)
         call.event_type = str(event.get("event_type", ""))
+        times = _frame_times(call.text)
+        if times and len(uploads) >= len(times) >= 2:
+            call.frames = len(times)
+            call.motion = strip_motion(uploads[: len(times)])
 
         scripted = self._next(call.key_id)
         call.kind = scripted.kind
@@ -201,7 +215,7 @@ class DashScopeStub:
             raise StubError(503, "ServiceUnavailable", "The stub is shutting down.")
         if scripted.kind in ERRORS:
             raise StubError(*ERRORS[scripted.kind])
-        text = _reply_text(scripted, event, call.text)
+        text = _reply_text(scripted, event, call.text, call.frames, call.motion)
         image_tokens = sum(math.ceil(w / 28) * math.ceil(h / 28) + 2 for w, h in images)
         input_tokens = image_tokens + len(call.text) // 3 + 10
         output_tokens = max(1, len(text) // 3)
@@ -267,8 +281,35 @@ def _event_of(text: str) -> dict[str, Any]:
     return event if isinstance(event, dict) else {}
 
 
-def stub_verdict(event: dict[str, Any], text: str) -> dict[str, Any]:
-    """A plausible verdict that says it is not a model's: the rule's event, confirmed."""
+def _frame_times(text: str) -> list[float]:
+    match = _FRAME_TIMES.search(text)
+    if not match:
+        return []
+    try:
+        times = json.loads(match.group(1))
+    except ValueError:
+        return []
+    return [float(t) for t in times] if isinstance(times, list) else []
+
+
+def strip_motion(uploads: list[bytes]) -> float:
+    """How much the picture changes along the strip: the largest mean absolute grey-level difference
+    between consecutive frames, on 64 x 48 thumbnails (what a model would call movement)."""
+    thumbs = []
+    for raw in uploads:
+        image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+        if image is None:  # checked on arrival already (_image_size)
+            raise StubError(400, "InvalidParameter", "The image could not be decoded.")
+        thumbs.append(cv2.resize(image, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32))
+    return max(float(np.mean(np.abs(b - a))) for a, b in itertools.pairwise(thumbs))
+
+
+def stub_verdict(event: dict[str, Any], text: str, frames: int = 0, motion: float | None = None) -> dict[str, Any]:
+    """A plausible verdict that says it is not a model's.
+
+    One image (or a keyframe and its crop): the rule's event, confirmed. A strip of frames: confirmed
+    when the frames show movement, more surely the more frames there are; rejected as harmless when
+    they do not change at all (a frozen camera, a picture, a rule fooled by noise)."""
     event_type = str(event.get("event_type") or "")
     if not event_type:  # a repair request: the event type is in the previous reply
         match = _RISK.search(text)
@@ -281,17 +322,41 @@ def stub_verdict(event: dict[str, Any], text: str) -> dict[str, Any]:
         if chinese
         else f"Stub verdict (local DashScope stand-in, not a model): {label} confirmed."
     )
+    severity = severity if isinstance(severity, int) and 1 <= severity <= 4 else 3
+    if frames and motion is not None:
+        if motion < STATIC_BELOW:
+            return {
+                "dangerous": False,
+                "risk_types": [],
+                "severity": 1,
+                "confidence": 0.7,
+                "description": (
+                    f"本地模拟服务（非真实模型）：{frames}帧画面没有变化，未确认{label}事件。"
+                    if chinese
+                    else f"Stub verdict (local DashScope stand-in, not a model): the {frames} frames show no "
+                    f"movement; {label} not confirmed."
+                ),
+            }
+        description = (
+            f"本地模拟服务（非真实模型）：{frames}帧画面中确认{label}事件。"
+            if chinese
+            else f"Stub verdict (local DashScope stand-in, not a model): {label} confirmed across {frames} frames."
+        )
+        confidence = round(min(0.95, 0.55 + 0.08 * frames), 2)
+        return {"dangerous": True, "risk_types": [event_type], "severity": severity, "confidence": confidence,
+                "description": description}  # fmt: skip
     return {
         "dangerous": True,
         "risk_types": [event_type],
-        "severity": severity if isinstance(severity, int) and 1 <= severity <= 4 else 3,
+        "severity": severity,
         "confidence": 0.8,
         "description": description,
     }
 
 
-def _reply_text(scripted: Scripted, event: dict[str, Any], text: str) -> str:
-    verdict = scripted.verdict or stub_verdict(event, text)
+def _reply_text(scripted: Scripted, event: dict[str, Any], text: str, frames: int = 0,
+                motion: float | None = None) -> str:  # fmt: skip
+    verdict = scripted.verdict or stub_verdict(event, text, frames, motion)
     body = json.dumps(verdict, ensure_ascii=False)
     if scripted.kind == "fenced":
         return f"```json\n{body}\n```"

@@ -125,6 +125,22 @@ class Camera(models.Model):
         "to the cloud. Evidence stored here is kept as captured.",
     )
 
+    # Evidence clip of each alert, cut from the camera's rolling cache of compressed video (no re-encoding
+    # of an H.264 source): from pre_roll_s before the event's start to post_roll_s after its detection.
+    pre_roll_s = models.FloatField(
+        "clip pre-roll (s)",
+        default=5.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(30.0)],
+        help_text="Seconds of video before the event's start in each alert's clip.",
+    )
+    post_roll_s = models.FloatField(
+        "clip post-roll (s)",
+        default=5.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(30.0)],
+        help_text="Seconds of video after the detection in each alert's clip; the clip follows the alert this "
+        "much later.",
+    )
+
     # Alerts of this camera older than this are removed by alerts.purge_expired (beat), except confirmed ones.
     # Empty (NULL) keeps them forever; blank also lets a form that omits the field keep the stored value.
     alert_retention_days = models.PositiveIntegerField(
@@ -162,6 +178,10 @@ class Camera(models.Model):
                 name="camera_confidence_range",
             ),
             models.CheckConstraint(condition=~Q(name=""), name="camera_name_not_empty"),
+            models.CheckConstraint(
+                condition=Q(pre_roll_s__gte=0) & Q(pre_roll_s__lte=30) & Q(post_roll_s__gte=0) & Q(post_roll_s__lte=30),
+                name="camera_clip_roll_range",
+            ),
         ]
 
     def __str__(self) -> str:

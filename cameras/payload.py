@@ -6,7 +6,7 @@ The camera process builds it (detection/capture/dispatch.py); ``analysis.analyze
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from core.keycheck import expect_key
 
@@ -17,6 +17,21 @@ class BoxInView(TypedDict):
     track_id: int
     cls: str
     xyxy: list[float]  # normalized 0..1
+
+
+class StripFrame(TypedDict):
+    """One frame of the strip around the event (analysis shows them to the LLM, pixelated)."""
+
+    key: str  # Redis key of the frame's JPEG
+    offset_s: float  # frame time relative to the triggering frame (negative: before it)
+    boxes: list[BoxInView]  # everyone tracked in that frame: their faces and plates are pixelated
+
+
+class TrackFrame(TypedDict):
+    """Boxes of everyone tracked in one detected frame, for the player's overlay (not burned into video)."""
+
+    t: float  # frame time relative to the triggering frame (negative: before it)
+    boxes: list[list[Any]]  # [track_id, class, x1, y1, x2, y2], normalized, 3 decimals
 
 
 class EventPayload(TypedDict):
@@ -33,6 +48,8 @@ class EventPayload(TypedDict):
     keyframe_key: str | None  # Redis key of the triggering frame's JPEG
     crop_key: str | None  # Redis key of the JPEG crop around group_box
     boxes: list[BoxInView]
+    strip: NotRequired[list[StripFrame]]  # frames from just before the start to the trigger, oldest first
+    track: NotRequired[list[TrackFrame]]  # every detected frame of the last seconds up to the trigger
 
 
 def evidence_keys(payload: EventPayload) -> tuple[str | None, str | None]:

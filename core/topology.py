@@ -36,6 +36,9 @@ class Route:
 DETECT_FRAME = Route("detection.detect_frame", DETECT, soft_time_limit=20, time_limit=30, expires=30)
 ANALYZE_EVENT = Route("analysis.analyze_event", LLM, soft_time_limit=100, time_limit=120)
 RECORD_ALERT = Route("alerts.record_alert", ALERTS, soft_time_limit=30, time_limit=45)
+# Cuts an alert's clip from its camera's rolling cache once the post-roll has passed; it waits (retries)
+# for the segment that covers the clip's end, so its hard limit covers one ffmpeg remux, not the wait.
+CUT_CLIP = Route("alerts.cut_clip", ALERTS, soft_time_limit=60, time_limit=75)
 PUSH_CAMERA_STATUS = Route("alerts.push_camera_status", ALERTS, soft_time_limit=10, time_limit=15, expires=60)
 # Their limits follow WEBHOOK_TIMEOUT_S / MQTT_TIMEOUT_S (settings, at most 60 s); these are the most
 # those settings can make them.
@@ -47,7 +50,7 @@ PURGE_EXPIRED = Route("alerts.purge_expired", MAINTENANCE, soft_time_limit=100, 
 PING = Route("core.ping", MAINTENANCE, soft_time_limit=10, time_limit=15, expires=30)
 COLLECT_GAUGES = Route("core.collect_gauges", MAINTENANCE, soft_time_limit=20, time_limit=30)
 ROUTES: tuple[Route, ...] = (DETECT_FRAME, ANALYZE_EVENT, RECORD_ALERT, PUSH_CAMERA_STATUS, DELIVER_WEBHOOK,
-                             TEST_WEBHOOK, PUBLISH_MQTT, PURGE_EXPIRED, PING, COLLECT_GAUGES)  # fmt: skip
+                             TEST_WEBHOOK, PUBLISH_MQTT, PURGE_EXPIRED, PING, COLLECT_GAUGES, CUT_CLIP)  # fmt: skip
 
 # Defaults for a task that states no limits of its own.
 DEFAULT_SOFT_TIME_LIMIT_S = 50

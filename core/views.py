@@ -7,11 +7,12 @@ from pathlib import Path
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
 from django_prometheus.exports import ExportToDjangoView
 
+from core import ranges
 from core.access import may_see_internals
 
 
@@ -56,12 +57,14 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @staff_member_required
-def protected_media(request: HttpRequest, path: str) -> FileResponse:
-    """Evidence images show people and plates: never served without a login, unlike static files."""
+def protected_media(request: HttpRequest, path: str) -> HttpResponse | StreamingHttpResponse:
+    """Evidence images and clips show people and plates: never served without a login, unlike static files.
+
+    Byte ranges are served (206), so a clip seeks in the browser's player."""
     if "\x00" in path:  # the filesystem calls would raise ValueError (a 500), not say "no such file"
         raise Http404("No such file")
     root = Path(settings.MEDIA_ROOT).resolve()
     target = (root / path).resolve()
     if not target.is_relative_to(root) or not target.is_file():
         raise Http404("No such file")
-    return FileResponse(target.open("rb"))
+    return ranges.file_response(request, target)

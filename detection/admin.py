@@ -33,7 +33,7 @@ EDITABLE_FIELDSETS: Any = [
     ("Detection", {"fields": ["detect_fps", "confidence_threshold", "classes", "motion_gate", "motion_threshold"]}),
     ("Road and rules", {"fields": ["speed_limit_kmh", "calibration", "zones", "rules"]}),
     ("LLM verification", {"fields": ["llm_enabled", "llm_conclusive_rules", "llm_calls_per_hour", "llm_privacy_blur"]}),
-    ("Alerts", {"fields": ["alert_retention_days"]}),
+    ("Alerts", {"fields": ["alert_retention_days", "pre_roll_s", "post_roll_s"]}),
 ]
 
 

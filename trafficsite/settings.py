@@ -6,8 +6,10 @@ ALLOWED_HOSTS and HTTPS settings must be right or the process refuses to start.
 
 from __future__ import annotations
 
+import importlib.util
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -188,7 +190,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(DATA_DIR / "static")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(DATA_DIR / "media")))
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -196,6 +198,30 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Evidence (keyframes, crops, clips) goes through Django's storage API: local files under MEDIA_ROOT,
+# served to staff only (core.views.protected_media), or any S3-compatible store when STORAGE_S3_BUCKET
+# is set (django-storages with boto3, installed separately: pip install "django-storages[s3]"); its URLs
+# are then signed and expire after STORAGE_S3_URL_EXPIRE_S. See docs/evidence.md.
+STORAGE_S3_BUCKET = env_str("STORAGE_S3_BUCKET", "")
+if STORAGE_S3_BUCKET:
+    if importlib.util.find_spec("storages") is None or importlib.util.find_spec("boto3") is None:
+        raise ImproperlyConfigured(
+            'STORAGE_S3_BUCKET is set but django-storages or boto3 is missing: pip install "django-storages[s3]"'
+        )
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STORAGE_S3_BUCKET,
+            "endpoint_url": env_str("STORAGE_S3_ENDPOINT_URL", "") or None,  # e.g. MinIO, Ceph, moto
+            "region_name": env_str("STORAGE_S3_REGION", "") or None,
+            "access_key": env_secret("STORAGE_S3_ACCESS_KEY", required=False) or None,
+            "secret_key": env_secret("STORAGE_S3_SECRET_KEY", required=False) or None,
+            "querystring_auth": True,  # signed URLs: the bucket itself stays private
+            "querystring_expire": env_int("STORAGE_S3_URL_EXPIRE_S", 300, minimum=30, maximum=86400),
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
 # Model weights and sample clips, fetched once by `manage.py fetch_assets` (never at run time).
 ASSET_DIR = Path(env_str("TRAFFICSITE_ASSET_DIR", str(Path.home() / ".cache" / "trafficsite" / "assets")))
 
@@ -235,6 +261,14 @@ if DETECT_PRECISION not in ("int8", "fp32"):
 CAPTURE_FRAME_FORMAT = env_str("CAPTURE_FRAME_FORMAT", "raw").lower()
 if CAPTURE_FRAME_FORMAT not in ("raw", "jpeg"):
     raise ImproperlyConfigured(f"Environment variable CAPTURE_FRAME_FORMAT={CAPTURE_FRAME_FORMAT!r}: raw or jpeg")
+# Evidence clips (detection/capture/recorder.py, alerts/clips.py): each camera process keeps the last
+# CLIP_CACHE_S seconds of its video in Redis as segments of about CLIP_SEGMENT_S (copied packets for
+# H.264 sources; others are re-encoded). Off: alerts have no clip and no ffmpeg child runs.
+CLIP_RECORDING = env_bool("CLIP_RECORDING", True)
+CLIP_CACHE_S = env_float("CLIP_CACHE_S", 90.0, minimum=10.0, maximum=600.0)
+CLIP_SEGMENT_S = env_float("CLIP_SEGMENT_S", 0.5, minimum=0.25, maximum=10.0)
+# How long after its expected time a clip is still waited for (a slow segment, a busy worker).
+CLIP_WAIT_S = env_float("CLIP_WAIT_S", 20.0, minimum=1.0, maximum=300.0)
 # A static scene still goes to detection this often, so parked or stalled vehicles stay tracked.
 MOTION_KEEPALIVE_S = env_float("MOTION_KEEPALIVE_S", 1.0, minimum=0.1, maximum=60.0)
 
@@ -424,6 +458,10 @@ NOTIFY_REJECTED_MIN_SEVERITY = env_int("NOTIFY_REJECTED_MIN_SEVERITY", 3, minimu
 MQTT_MIN_SEVERITY = env_int("MQTT_MIN_SEVERITY", 3, minimum=1, maximum=4)
 MQTT_QOS = env_int("MQTT_QOS", 1, minimum=0, maximum=2)
 MQTT_TIMEOUT_S = env_float("MQTT_TIMEOUT_S", 5.0, minimum=0.5, maximum=60.0)
+
+# Evidence bundles (alerts/bundle.py) are signed with this installation's Ed25519 key, made on first use
+# (mode 600). Keep it with the backups; `manage.py verify_bundle` checks bundles against it.
+EVIDENCE_SIGNING_KEY_FILE = Path(env_str("EVIDENCE_SIGNING_KEY_FILE", str(DATA_DIR / "evidence_signing_key.pem")))
 
 # Retention: beat sends alerts.purge_expired this often; each camera says how long its alerts stay.
 # LLM analyses no alert links to, and failed jobs, are deleted after these many days.

@@ -32,6 +32,10 @@ class AlertSerializer(serializers.ModelSerializer[Alert]):
     keyframe_url = serializers.SerializerMethodField()
     crop_url = serializers.SerializerMethodField()
     dashboard_url = serializers.SerializerMethodField()
+    clip_url = serializers.SerializerMethodField()
+    clip_status_label = serializers.CharField(source="get_clip_status_display", read_only=True)
+    clip_marks = serializers.SerializerMethodField()
+    track_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Alert
@@ -63,8 +67,34 @@ class AlertSerializer(serializers.ModelSerializer[Alert]):
             "keyframe_url",
             "crop_url",
             "dashboard_url",
+            "clip_status",
+            "clip_status_label",
+            "clip_url",
+            "clip_expected_at",
+            "clip_started_at",
+            "clip_duration_s",
+            "clip_note",
+            "clip_marks",
+            "track_url",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_clip_url(self, obj: Alert) -> str | None:
+        return obj.clip.url if obj.clip else None
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_clip_marks(self, obj: Alert) -> dict[str, float] | None:
+        """Where the event starts and where it was detected, in seconds from the clip's start."""
+        if not obj.clip_started_at:
+            return None
+        return {
+            "event_start_s": round((obj.event_started_at - obj.clip_started_at).total_seconds(), 3),
+            "detection_s": round((obj.detected_at - obj.clip_started_at).total_seconds(), 3),
+        }
+
+    def get_track_url(self, obj: Alert) -> str:
+        return reverse("alerts:alert_track", args=[obj.pk])
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_keyframe_url(self, obj: Alert) -> str | None:
@@ -174,6 +204,8 @@ class CameraSerializer(serializers.ModelSerializer[Camera]):
             "llm_calls_per_hour",
             "llm_privacy_blur",
             "alert_retention_days",
+            "pre_roll_s",
+            "post_roll_s",
             "status",
             "status_label",
             "status_changed_at",

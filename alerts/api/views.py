@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.db.models import ProtectedError, QuerySet
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend  # type: ignore[import-untyped]
 from drf_spectacular.types import OpenApiTypes
@@ -18,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from alerts import bundle
 from alerts.api.filters import AlertFilter
 from alerts.api.permissions import CameraPermission, CanReviewAlerts
 from alerts.api.serializers import (
@@ -35,6 +37,15 @@ from alerts.stats import alert_stats
 from cameras.models import Camera
 
 _Row = TypeVar("_Row")  # the row type of a queryset (DRF's stubs make filter_queryset generic in it)
+
+
+def _ints(request: Request, name: str) -> list[int]:
+    """``?ids=1&ids=2`` or ``?ids=1,2``."""
+    values = [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v.strip()]
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise ValidationError({name: "Expected integers, e.g. 1 or 1,2."}) from None
 
 
 @extend_schema(tags=["cameras"])
@@ -95,6 +106,30 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if self.action == "review_many":
             return BulkReviewSerializer
         return AlertSerializer
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def bundle(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
+        """The alert's evidence bundle: a signed ZIP (clip, images, measurements, verdict, reviews)."""
+        return bundle.streaming_response([self.get_object().pk], request.user.get_username())
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("ids", OpenApiTypes.STR, required=True, description="Alert ids: 1,2,3 (up to 500).")
+        ],
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+        operation_id="alerts_bundle_many",
+    )
+    @action(detail=False, methods=["get"], url_path="bundle")
+    def bundle_many(self, request: Request) -> StreamingHttpResponse:
+        """The evidence of several alerts in one signed ZIP, streamed as it is made."""
+        ids = sorted(set(_ints(request, "ids")))
+        if not 1 <= len(ids) <= 500:
+            raise ValidationError({"ids": "Give 1 to 500 alert ids, e.g. ?ids=1,2,3."})
+        missing = sorted(set(ids) - set(Alert.objects.filter(pk__in=ids).values_list("pk", flat=True)))
+        if missing:
+            raise ValidationError({"ids": f"No such alert(s): {', '.join(map(str, missing))}."})
+        return bundle.streaming_response(ids, request.user.get_username())
 
     @extend_schema(request=ReviewSerializer, responses=AlertSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CanReviewAlerts])

@@ -30,6 +30,8 @@ from core.topology import DETECT_FRAME
 from detection import framecodec, framestore
 from detection.capture.motion import MotionGate
 from detection.capture.reader import Frame, FrameReader
+from detection.capture.recorder import Recorder
+from detection.capture.strip import FrameHistory
 from detection.detector import Box
 from detection.events import CameraContext, CandidateEvent, CandidateSink, FrameTracks, RuleEngine
 from detection.metrics import (
@@ -101,6 +103,8 @@ class CameraLoop:
         sink: CandidateSink = log_candidate,
         capture: CaptureSettings | None = None,
         still_owner: Callable[[], bool] | None = None,
+        recorder: Recorder | None = None,
+        history: FrameHistory | None = None,
     ) -> None:
         self.camera = camera
         self.label = str(camera.pk)
@@ -110,6 +114,8 @@ class CameraLoop:
         self.sink = sink
         self.capture = capture or CaptureSettings.from_settings()
         self.still_owner = still_owner
+        self.recorder = recorder  # the rolling clip cache, beside the reader (its own ffmpeg, no decoding)
+        self.history = history  # recent detected frames: the strip of an event's evidence
         self.context = CameraContext(
             camera_id=camera.pk,
             speed_limit_kmh=float(camera.speed_limit_kmh),
@@ -138,6 +144,8 @@ class CameraLoop:
         # the loop first looks: a scrape between the reader's first frame and that look missed them.
         CAMERA_UP.labels(self.label).set(0)
         self.reader.start()
+        if self.recorder is not None:
+            self.recorder.start()
         try:
             while not stop.is_set():
                 self.step()
@@ -148,6 +156,9 @@ class CameraLoop:
                     break
         finally:
             self.reader.stop()
+            if self.recorder is not None:
+                self.recorder.stop()
+                self.recorder.join(timeout=6)  # the supervisor kills a camera process after 15 s
             self.reader.join(timeout=10)
             self.camera.set_status(Camera.Status.UNKNOWN)
             CAMERA_UP.labels(self.label).set(0)
@@ -247,6 +258,8 @@ class CameraLoop:
         tracks = self.tracker.update(frame.ts, boxes)
         groups = traffic_groups(tracks, self.context.homography)
         self.last_tracks = tracks
+        if self.history is not None:
+            self.history.add(frame.seq, frame.ts, frame.wall_time, jpeg, tracks)
         self._count("detected")
         TRACKS.labels(self.label).set(len(tracks))
         TRAFFIC_GROUPS.labels(self.label).set(len(groups))

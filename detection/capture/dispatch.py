@@ -17,11 +17,12 @@ import numpy as np
 from django.conf import settings
 
 from cameras.boxes import NormBox, crop_rect, union_box
-from cameras.payload import BoxInView, EventPayload
+from cameras.payload import BoxInView, EventPayload, StripFrame, TrackFrame
 from core import tracing
 from core.redisclient import get_redis, key
 from core.taskbase import send
 from core.topology import ANALYZE_EVENT, RECORD_ALERT, Route
+from detection.capture.strip import FrameHistory, PastFrame
 from detection.events import CandidateEvent, FrameTracks
 from detection.metrics import TASKS_GENERATED
 
@@ -49,7 +50,9 @@ def crop_jpeg(jpeg: bytes, box: NormBox | None) -> bytes | None:
     return bytes(buf) if ok else None
 
 
-def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, session: str) -> EventPayload:
+def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, session: str,
+                  strip: list[PastFrame] | None = None,
+                  track: list[TrackFrame] | None = None) -> EventPayload:  # fmt: skip
     """Store the evidence and describe the event as JSON for the LLM and alerts tasks."""
     event_key = event.idempotency_key(session)
     box = event.group_box or union_box(t.last.box for t in frame.tracks if t.track_id in event.track_ids)
@@ -62,6 +65,11 @@ def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, sessio
     if crop:
         crop_key = evidence_key(event_key, "crop")
         pipe.set(crop_key, crop, ex=EVIDENCE_TTL_S)
+    strip_frames: list[StripFrame] = []
+    for index, past in enumerate(strip or []):
+        name = evidence_key(event_key, f"strip{index}")
+        pipe.set(name, past.jpeg, ex=EVIDENCE_TTL_S)
+        strip_frames.append({"key": name, "offset_s": round(past.ts - frame.ts, 3), "boxes": past.boxes})
     pipe.execute()
     # Frame times are video seconds for files; the wall clock of the frame anchors them in real time.
     started_wall = frame.wall_time - (frame.ts - event.started_at)
@@ -81,6 +89,8 @@ def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, sessio
         "crop_key": crop_key,
         # Boxes of everyone in view: the LLM step blurs faces and plates from them before upload.
         "boxes": boxes,
+        "strip": strip_frames,
+        "track": track or [],
     }
 
 
@@ -109,8 +119,13 @@ def dispatch(payload: EventPayload) -> str:
 class DispatchingSink:
     """The camera process's candidate sink: evidence into Redis, payload onto a queue."""
 
-    def __init__(self, session: str) -> None:
+    def __init__(self, session: str, history: FrameHistory | None = None) -> None:
         self.session = session
+        self.history = history
 
     def __call__(self, event: CandidateEvent, frame: FrameTracks, jpeg: bytes) -> None:
-        dispatch(build_payload(event, frame, jpeg, self.session))
+        if self.history is None:
+            dispatch(build_payload(event, frame, jpeg, self.session))
+            return
+        strip = self.history.pick(event.started_at, event.triggered_at)
+        dispatch(build_payload(event, frame, jpeg, self.session, strip, self.history.track(event.triggered_at)))

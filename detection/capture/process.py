@@ -26,6 +26,8 @@ def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
     from detection.capture.camera import CameraLoop
     from detection.capture.dispatch import DispatchingSink
     from detection.capture.reader import FrameReader, ReaderConfig
+    from detection.capture.recorder import Recorder, RecorderConfig
+    from detection.capture.strip import FrameHistory
 
     logger = logging.getLogger("detection.capture")
     local_stop = threading.Event()
@@ -61,7 +63,13 @@ def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
         ),
         camera_label=str(camera.pk),
     )
+    recorder = None
+    if settings.CLIP_RECORDING:
+        recorder = Recorder(camera.pk, source, RecorderConfig(segment_s=settings.CLIP_SEGMENT_S,
+                                                              keep_s=settings.CLIP_CACHE_S))  # fmt: skip
     session = token.rsplit(":", 1)[-1]
-    worker = CameraLoop(camera, session=session, reader=reader, sink=DispatchingSink(session), still_owner=still_owner)
+    history = FrameHistory()
+    worker = CameraLoop(camera, session=session, reader=reader, sink=DispatchingSink(session, history),
+                        still_owner=still_owner, recorder=recorder, history=history)  # fmt: skip
     logger.info("camera %s (%s): capturing %s", camera.pk, camera.name, camera.masked_source)
     worker.run(local_stop)

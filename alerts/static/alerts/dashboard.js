@@ -225,6 +225,12 @@
     }
     node.hidden = !visible(alert);
     trim();
+    // The clip of the alert on view became ready (or unavailable), pushed or in a reconnect's snapshot:
+    // the countdown gives way to the player.
+    const box = $("lightbox");
+    if (!box.hidden && Number(box.dataset.id) === alert.id && $("lb-player").dataset.clipStatus !== alert.clip_status) {
+      window.EvidencePlayer.mount($("lb-player"), alert);
+    }
   }
 
   function trim() {
@@ -393,6 +399,7 @@
     const alert = state.alerts.get(id);
     if (!alert) return;
     $("lb-title").textContent = `${alert.severity_label} · ${alert.event_label} · ${alert.camera_name} · #${alert.id}`;
+    window.EvidencePlayer.mount($("lb-player"), alert);
     const keyframe = $("lb-keyframe");
     if (alert.keyframe_url) keyframe.src = alert.keyframe_url;
     else keyframe.removeAttribute("src");
@@ -422,6 +429,7 @@
   }
 
   function closeEvidence() {
+    window.EvidencePlayer.unmount($("lb-player"));
     $("lightbox").hidden = true;
   }
 
