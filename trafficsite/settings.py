@@ -126,7 +126,8 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "trafficsite:channels"},
+        # Explicit socket timeouts above channels_redis's 5 s BZPOPMIN (trafficsite/redisurl.py).
+        "CONFIG": {"hosts": redisurl.channel_layer_hosts(REDIS_URL), "prefix": "trafficsite:channels"},
     }
 }
 
