@@ -27,7 +27,7 @@ from celery import current_app as celery_app
 from django.conf import settings
 from django.db import connections
 
-from core.health import live_supervisors, ping_queues
+from core.health import cameras_not_capturing, live_supervisors, ping_queues
 from core.redact import redact_text
 
 Check = Callable[[float], dict[str, Any]]
@@ -180,10 +180,14 @@ def check_capture(timeout_s: float) -> dict[str, Any]:
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         supervisors = live_supervisors(client)
+        not_capturing = cameras_not_capturing(client)
     finally:
         client.close()
     cameras = sorted({camera for held in supervisors.values() for camera in held})
     result: dict[str, Any] = {"ok": bool(supervisors), "supervisors": len(supervisors), "cameras": len(cameras)}
     if not supervisors:
         result["error"] = "no capture supervisor heartbeat (manage.py run_cameras is not running)"
+    elif not_capturing:
+        # An enabled camera that does not capture is an outage of its own, whatever else is up.
+        result.update(ok=False, error="; ".join(not_capturing), not_capturing=not_capturing)
     return result

@@ -28,6 +28,7 @@ from detection.grab import FrameGrabError, grab_frame
 STATUS_COLOURS: dict[str, str] = {
     Camera.Status.ONLINE: "#1a7f37",
     Camera.Status.OFFLINE: "#9a6700",
+    Camera.Status.DEGRADED: "#9a6700",
     Camera.Status.ERROR: "#cf222e",
     Camera.Status.UNKNOWN: "#57606a",
 }
@@ -35,7 +36,7 @@ STATUS_COLOURS: dict[str, str] = {
 LIVE_STATUS_FIELDS = Camera.LIVE_STATUS_FIELDS
 
 EDITABLE_FIELDSETS: Any = [
-    (None, {"fields": ["name", "source_url", "enabled"]}),
+    (None, {"fields": ["name", "source_url", "rtsp_transport", "enabled"]}),
     ("Detection", {"fields": ["detect_fps", "confidence_threshold", "classes", "motion_gate", "motion_threshold"]}),
     ("Road and rules", {"fields": ["speed_limit_kmh", "calibration", "zones", "rules"]}),
     ("LLM verification", {"fields": ["llm_enabled", "llm_conclusive_rules", "llm_calls_per_hour", "llm_privacy_blur"]}),
@@ -181,7 +182,7 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         cache_key = f"calibration-frame:{camera.pk}"
         jpeg = cache.get(cache_key)
         if jpeg is None:
-            jpeg = grab_frame(camera.source, settings.CAMERA_OPEN_TIMEOUT_S).jpeg()
+            jpeg = grab_frame(camera.source, settings.CAMERA_OPEN_TIMEOUT_S, camera.rtsp_transport).jpeg()
             cache.set(cache_key, jpeg, 600)
         return cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
 
@@ -213,7 +214,7 @@ class CameraAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "opts": self.model._meta,
         }
         try:
-            grab = grab_frame(camera.source, settings.CAMERA_OPEN_TIMEOUT_S)
+            grab = grab_frame(camera.source, settings.CAMERA_OPEN_TIMEOUT_S, camera.rtsp_transport)
             context.update(
                 image_data=base64.b64encode(grab.jpeg()).decode(),
                 width=grab.size[0],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -12,9 +13,14 @@ import numpy.typing as npt
 
 from cameras.sources import Source, SourceKind
 from core.redact import mask_url
+from detection import rtsp_probe
 
-# RTSP over TCP: UDP loses packets (smeared frames) through NAT and on busy links.
+# RTSP over TCP first: UDP loses packets (smeared frames) through NAT and on busy links. Some servers
+# (VLC's, many older cameras) speak only UDP, so "auto" tries UDP next; a camera can name one.
 os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
+TRANSPORTS = ("auto", "tcp", "udp")
+# OpenCV reads its FFmpeg options from the environment at each open: one open at a time sets them.
+_options_lock = threading.Lock()
 
 
 class FrameGrabError(RuntimeError):
@@ -37,24 +43,73 @@ class Grab:
         return bytes(buf)
 
 
-def open_capture(source: Source, timeout_s: float) -> cv2.VideoCapture:
+def open_capture(source: Source, timeout_s: float, transport: str = "auto") -> cv2.VideoCapture:
     """A VideoCapture on the FFmpeg backend with open and read time-outs, or FrameGrabError."""
+    return open_stream(source, timeout_s, transport)[0]
+
+
+def open_stream(source: Source, timeout_s: float, transport: str = "auto") -> tuple[cv2.VideoCapture, str]:
+    """The open capture and the RTSP transport it uses ("" for other sources); FrameGrabError naming
+    the transports tried and the server's answer to each when none opens."""
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+    if source.kind is not SourceKind.RTSP:
+        cap = _open(source, timeout_s, "")
+        if cap is None:
+            what = "video file" if source.kind is SourceKind.FILE else f"{source.kind.value.upper()} stream"
+            raise FrameGrabError(
+                f"Could not open the {what} {mask_url(source.url)} within {timeout_s:.0f} s "
+                "(unreachable host, wrong path or credentials, or an unsupported codec)."
+            )
+        return cap, ""
+    tried = ["tcp", "udp"] if transport == "auto" else [transport]
+    for candidate in tried:
+        cap = _open(source, timeout_s, candidate)
+        if cap is not None:
+            return cap, candidate
+    raise FrameGrabError(_explain(source, tried, timeout_s))
+
+
+def _open(source: Source, timeout_s: float, transport: str) -> cv2.VideoCapture | None:
     timeout_ms = int(timeout_s * 1000)
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
-    cap = cv2.VideoCapture(source.url, cv2.CAP_FFMPEG, params)
-    if not cap.isOpened():
-        cap.release()
-        what = "video file" if source.kind is SourceKind.FILE else f"{source.kind.value.upper()} stream"
-        raise FrameGrabError(
-            f"Could not open the {what} {mask_url(source.url)} within {timeout_s:.0f} s "
-            "(unreachable host, wrong path or credentials, or an unsupported codec)."
-        )
-    return cap
+    with _options_lock:
+        if transport:
+            os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = f"rtsp_transport;{transport}"
+        cap = cv2.VideoCapture(source.url, cv2.CAP_FFMPEG, params)
+    if cap.isOpened():
+        return cap
+    cap.release()
+    return None
 
 
-def grab_frame(source: Source, timeout_s: float) -> Grab:
+def _explain(source: Source, tried: list[str], timeout_s: float) -> str:
+    """Why an RTSP open failed, in the server's words: its answer to a SETUP over each transport."""
+    over = " then ".join(t.upper() for t in tried)
+    answers = []
+    for transport in tried:
+        answer = rtsp_probe.setup_answer(source.url, transport, timeout_s=min(timeout_s, 3.0))
+        if answer.ok:
+            said = f"the server accepted {transport.upper()} ({answer.text}) but no decodable video arrived"
+            if transport == "udp":
+                said += " (UDP packets blocked on the way, or an unsupported codec)"
+            else:
+                said += " (an unsupported codec?)"
+        elif answer.code:
+            said = f"over {transport.upper()} the server answered {answer.text}"
+        else:
+            said = f"over {transport.upper()}: {answer.text}"
+        answers.append(said)
+    return (
+        f"Could not open the RTSP stream {mask_url(source.url)} within {timeout_s:.0f} s over {over}: "
+        + "; ".join(answers)
+        + "."
+    )
+
+
+def grab_frame(source: Source, timeout_s: float, transport: str = "auto") -> Grab:
     started = time.monotonic()
-    cap = open_capture(source, timeout_s)
+    cap = open_capture(source, timeout_s, transport)
     try:
         ok, frame = cap.read()
     finally:
