@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from core.topology import ALERTS, DETECT, LLM, MAINTENANCE, QUEUES
 
+# ./run's launcher writes its crash-looping processes to the JSON file named here; /readyz reads it.
+PROCESS_STATE_ENV = "TRAFFICSITE_PROCESS_STATE"
 DETECT_PREFETCH = 2
 DETECT_ENV = {"DETECT_THREADS": "1"}
 # Pool processes per worker; <QUEUE>_CONCURRENCY in the environment overrides (compose sets them).
