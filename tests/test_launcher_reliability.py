@@ -21,7 +21,7 @@ from core.readiness import check_processes
 from tests.factories import make_camera
 from tests.support.waiting import wait_for
 from tests.workers import WorkerProcess
-from trafficsite import launcher
+from trafficsite import launcher, redeliver
 from trafficsite.restarts import CRASH_LOOP_RESTARTS, MAX_DELAY_S, RestartPolicy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -91,5 +91,52 @@ def test_alert_work_queued_with_no_worker_survives_a_crash_of_the_embedded_redis
                  f"every alert after the restart ({worker.log()[-2000:]})")  # fmt: skip
         assert Alert.objects.filter(camera=camera).count() == 20
     finally:
+        worker.stop()
+        launcher.shutdown([], redis_child)
+
+
+RESERVE = """
+import os, sys, time
+from kombu import Connection, Exchange, Queue
+from core.topology import BROKER_KEY_PREFIX
+from trafficsite.redisurl import for_celery
+with Connection(for_celery(sys.argv[1]), transport_options={"global_keyprefix": BROKER_KEY_PREFIX}) as conn:
+    queue = Queue("alerts", Exchange("trafficsite", "direct"), routing_key="alerts")(conn.default_channel)
+    held = [m for m in (queue.get(no_ack=False) for _ in range(int(sys.argv[2]))) if m is not None]
+    print(len(held), flush=True)
+    time.sleep(600)  # holds them, unacknowledged, until killed
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_messages_a_killed_worker_held_go_back_to_their_queue_at_once(tmp_path: Path, test_database_url: str) -> None:
+    """What a worker SIGKILLed as a whole had reserved is not left for the 3600 s visibility timeout."""
+    camera = make_camera()
+    redis_child, url = launcher.start_embedded_redis(tmp_path)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "TEST_DATABASE_URL": test_database_url,
+           "TEST_REDIS_URL": url}  # fmt: skip
+    worker = WorkerProcess(queues="alerts", name="redeliver", database_url=test_database_url, concurrency=1,
+                           extra_env={"TEST_REDIS_URL": url})  # fmt: skip
+    holder = None
+    try:
+        argv = [sys.executable, "-m", "tests.support.send_alerts", str(camera.pk), "5", "held"]
+        keys = subprocess.run(argv, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+                              check=True).stdout.split()  # fmt: skip
+        holder = subprocess.Popen([sys.executable, "-c", RESERVE, url, "5"], cwd=BASE_DIR, env=env,
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "5"
+        holder.send_signal(signal.SIGKILL)  # a whole "worker" killed with five messages reserved
+        holder.wait(10)
+        messages: list[str] = []
+        redeliver.after_exit("worker-alerts", url, messages.append)  # what supervise() does on a death
+        assert messages == ["worker-alerts died holding 5 message(s): back in queue 'alerts'"]
+        worker.start()
+        started = time.monotonic()
+        wait_for(lambda: Alert.objects.filter(idempotency_key__in=keys).count() == 5, 60, "the five alerts")
+        assert time.monotonic() - started < 60
+    finally:
+        if holder is not None and holder.poll() is None:
+            holder.kill()
         worker.stop()
         launcher.shutdown([], redis_child)

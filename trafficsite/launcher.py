@@ -12,6 +12,7 @@ process, this one included, loads the settings.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -26,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 
 from core.processes import PROCESS_STATE_ENV, PROCESSES, Options
+from trafficsite import redeliver
 from trafficsite.restarts import RestartPolicy, write_state
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -58,7 +60,9 @@ class Child:
             folder.mkdir(parents=True)
             env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
             env["METRICS_PORT"] = str(self.metrics_port)
-        self.proc = subprocess.Popen(self.argv, env=env, cwd=BASE_DIR)
+        # A session of its own: when it dies, whatever it leaves behind (pool children of a worker
+        # killed as a whole) is killed with its process group.
+        self.proc = subprocess.Popen(self.argv, env=env, cwd=BASE_DIR, start_new_session=True)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -277,13 +281,23 @@ def supervise(procs: list[Child], env: dict[str, str], stop: list[bool]) -> int:
                 changed = True
                 loop = " (crash loop: see /readyz)" if child.policy.crash_loop else ""
                 log(f"{child.name} exited with code {code}; restarting it in {delay:.0f} s{loop}")
+                reap(child)
+                redeliver.after_exit(child.name, env.get("REDIS_URL"), log)
             if child.policy.due():
                 waiting.discard(child.name)
                 child.start(env)
+                redeliver.after_start(child.name, env.get("REDIS_URL"), log)
         if changed:
             write_state(state_file, {child.name: child.policy for child in procs})
             next_write = time.monotonic() + 5.0
     return 0
+
+
+def reap(child: Child) -> None:
+    """Kill what a dead child left in its process group (a SIGKILLed worker's pool processes)."""
+    if child.proc is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # nothing left
+            os.killpg(child.proc.pid, signal.SIGKILL)
 
 
 def shutdown(procs: list[Child], redis_proc: Child | None) -> None:
