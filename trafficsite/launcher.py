@@ -268,8 +268,10 @@ def supervise(procs: list[Child], env: dict[str, str], stop: list[bool]) -> int:
     write_state(state_file, {})
     waiting: set[str] = set()  # dead, restart not yet due
     next_write = 0.0
+    redis_watch = redeliver.RedisWatch(env.get("REDIS_URL"))
     while not stop:
         time.sleep(0.2)
+        redis_watch.check(log)
         changed = time.monotonic() >= next_write  # also rewritten now and then: old exits age out
         for child in procs:
             if stop or child.alive():
@@ -286,7 +288,6 @@ def supervise(procs: list[Child], env: dict[str, str], stop: list[bool]) -> int:
             if child.policy.due():
                 waiting.discard(child.name)
                 child.start(env)
-                redeliver.after_start(child.name, env.get("REDIS_URL"), log)
         if changed:
             write_state(state_file, {child.name: child.policy for child in procs})
             next_write = time.monotonic() + 5.0

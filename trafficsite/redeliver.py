@@ -67,28 +67,38 @@ def after_exit(process_name: str, redis_url: str | None, log: Callable[[str], No
         log(f"{process_name} died holding {count} message(s): back in queue {queue!r}")
 
 
-def after_start(process_name: str, redis_url: str | None, log: Callable[[str], None]) -> None:
-    """The embedded Redis restarted: messages reserved before the crash belong to connections that
-    are gone (the workers drop what they held when they lose the broker), so all go back, before
-    the workers reconnect (their first retry is 2 s away)."""
-    if process_name != "redis" or not redis_url:
-        return
-    import redis
+class RedisWatch:
+    """Notices a restart of Redis (its run id changes), embedded or not, once a second at most.
 
-    from core.topology import QUEUES
+    Messages reserved before a crash belong to connections that are gone (workers drop what they
+    held when they lose the broker), so after a restart all of them go back to their queues, as
+    early as possible: before the workers reconnect (their first retry is 2 s away)."""
 
-    client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def __init__(self, redis_url: str | None) -> None:
+        self.url = redis_url
+        self.run_id: str | None = None
+        self.next_check = 0.0
+
+    def check(self, log: Callable[[str], None]) -> None:
+        if not self.url or time.monotonic() < self.next_check:
+            return
+        self.next_check = time.monotonic() + 0.5
+        import redis
+
         try:
-            client.ping()
-            break
+            client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
+            run_id = str(client.info("server")["run_id"])
+            client.close()
         except redis.RedisError:
-            time.sleep(0.05)
-    try:
-        count = restore_unacked(redis_url, set(QUEUES))
-    except Exception as exc:
-        log(f"could not give reserved messages back after the Redis restart: {type(exc).__name__}")
-        return
-    if count:
+            return  # down: the next answer tells whether it restarted
+        previous, self.run_id = self.run_id, run_id
+        if previous is None or previous == run_id:
+            return
+        from core.topology import QUEUES
+
+        try:
+            count = restore_unacked(self.url, set(QUEUES))
+        except Exception as exc:
+            log(f"could not give reserved messages back after the Redis restart: {type(exc).__name__}")
+            return
         log(f"Redis restarted: {count} message(s) reserved before the crash are back in their queues")
