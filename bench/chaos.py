@@ -195,7 +195,9 @@ def main() -> int:
         wait(launcher.ready.is_set, 600, "the system to be ready")
         log(f"ready after {time.monotonic() - started:.0f} s")
         # This process reads the same database and Redis as the launcher's children.
-        os.environ.update({k: v for k, v in env.items() if k in ("TRAFFICSITE_DATA_DIR", "DATABASE_URL")})
+        os.environ.update(
+            {k: v for k, v in env.items() if k in ("TRAFFICSITE_DATA_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+        )
         os.environ["DJANGO_SECRET_KEY"] = (data / "secret_key").read_text().strip()
         os.environ["REDIS_URL"] = args.redis_url or f"unix://{data / 'redis.sock'}?db=0"
         os.environ.setdefault("DJANGO_HTTPS", "false")
