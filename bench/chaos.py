@@ -51,6 +51,7 @@ from tests.support.rtsp import RtspServer, free_port  # noqa: E402
 
 EVENT_SENT = re.compile(r"candidate ([0-9a-f]{12}) -> ")
 EVENT_DROPPED = re.compile(r"candidate of frame (\d+) dropped")
+WORKER_READY = re.compile(r"celery\.apps\.worker (\w+)@\S+ ready\.")
 LATE_S = 60.0
 
 
@@ -71,6 +72,7 @@ class Launcher:
         self.ready = threading.Event()
         self.events: dict[str, float] = {}  # event key prefix -> when it was sent
         self.dropped = 0  # candidates that could not be sent (broker or Redis away)
+        self.ready_count: Counter[str] = Counter()  # "<queue>@host ready." lines of the workers
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -81,6 +83,8 @@ class Launcher:
                 out.flush()
                 if "[run] ready:" in line:
                     self.ready.set()
+                if match := WORKER_READY.search(line):
+                    self.ready_count[match.group(1)] += 1
                 if match := EVENT_SENT.search(line):
                     self.events.setdefault(match.group(1), time.time())
                 elif EVENT_DROPPED.search(line):
@@ -227,10 +231,11 @@ def main() -> int:
         for index in range(args.kills):
             queue = ("llm", "alerts", "detect")[index % 3]
             process = wait(lambda q=queue: launcher.worker(q), 120, f"worker {queue}")
+            readies = launcher.ready_count[queue]
             process.send_signal(signal.SIGKILL)
-            wait(lambda q=queue, pid=process.pid: (w := launcher.worker(q)) and w.pid != pid, 60, f"{queue} back")
-            log(f"kill {index + 1}/{args.kills}: worker {queue} (pid {process.pid}) SIGKILLed and restarted")
-            time.sleep(4)
+            wait(lambda q=queue, n=readies: launcher.ready_count[q] > n, 120, f"{queue} back")
+            log(f"kill {index + 1}/{args.kills}: worker {queue} (pid {process.pid}) SIGKILLed, restarted and ready")
+            time.sleep(6)  # some steady work before the next kill
 
         # 2. Redis SIGKILLed and restarted (the launcher restarts its embedded one itself).
         if own_redis is not None:
