@@ -7,8 +7,10 @@ folder that user can read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -44,7 +46,8 @@ class VlcRtspServer:
             argv = ["runuser", "-u", "nobody", "--", *argv]
         log = (self.folder / "vlc.log").open("wb")
         env = {**os.environ, "HOME": str(self.folder)}
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # A session of its own: under root VLC runs below runuser, and kill() must reach it too.
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -55,7 +58,8 @@ class VlcRtspServer:
         raise RuntimeError("VLC's RTSP server did not answer within 15 s")
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
         shutil.rmtree(self.folder, ignore_errors=True)
