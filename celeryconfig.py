@@ -35,6 +35,10 @@ broker_transport_options = {
     "global_keyprefix": BROKER_KEY_PREFIX,
     # Lower numbers are served first inside one queue (kombu emulates priorities on Redis).
     "queue_order_strategy": "priority",
+    # kombu's BRPOP waits 1 s; an explicit socket timeout well above it (redis-py's own default is
+    # 5 s in version 8) lets a publish on a dead connection fail instead of hanging for ever.
+    "socket_timeout": 30,
+    "socket_connect_timeout": 5,
 }
 result_backend_transport_options = {"global_keyprefix": BROKER_KEY_PREFIX}
 broker_connection_retry_on_startup = True

@@ -28,7 +28,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from alerts import live
+from alerts import latency, live
 from alerts.api.permissions import is_operator
 from alerts.asyncdb import db
 from alerts.models import Alert
@@ -161,8 +161,9 @@ class AlertsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.camera_ids = [c["id"] for c in cameras if c["enabled"]]
         stats = await live_counters(self.camera_ids)
         await self.send_json(
-            {"type": "snapshot", "filters": filters.as_json(), "alerts": alerts, "cameras": cameras, "live": stats}
-        )
+            {"type": "snapshot", "filters": filters.as_json(), "alerts": alerts, "cameras": cameras, "live": stats,
+             "alert_delay": await alert_delay()}
+        )  # fmt: skip
 
     async def beat(self) -> None:
         period = settings.ALERTS_WS_HEARTBEAT_S
@@ -185,7 +186,9 @@ class AlertsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     for group in [live.CAMERAS, *self.joined]:
                         await self.channel_layer.group_add(group, self.channel_name)
                 stats = await live_counters(self.camera_ids)
-                await self.send_json({"type": "heartbeat", "time": time.time(), "live": stats})
+                await self.send_json(
+                    {"type": "heartbeat", "time": time.time(), "live": stats, "alert_delay": await alert_delay()}
+                )
             except Exception:  # the database or Redis blinked: the next beat tries again
                 logger.warning("websocket heartbeat failed", exc_info=True)
 
@@ -256,3 +259,12 @@ async def live_counters(camera_ids: list[int]) -> dict[str, dict[str, Any]]:
         logger.warning("could not read live camera counters", exc_info=True)
         return {}
     return {str(pk): value for pk, value in stats.items()}
+
+
+async def alert_delay() -> dict[str, Any]:
+    """p95 of the last hour's alert delays (capture of the frame to the push), for the header."""
+    try:
+        return await sync_to_async(latency.p95_last_hour, thread_sensitive=False)()
+    except Exception:  # Redis hiccup: the header keeps its last value
+        logger.warning("could not read the alert delays", exc_info=True)
+        return {}

@@ -15,6 +15,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from alerts import latency
 from alerts.models import Alert
 from cameras.live import read_stats
 from cameras.models import Camera
@@ -56,6 +57,10 @@ def broadcast_created(alert: Alert) -> None:
     """One message per group; raises when the channel layer is unreachable (the caller retries)."""
     (data,) = alert_data([alert])
     _send([ALL_ALERTS, camera_group(alert.camera_id)], {"type": "alert.created", "alert": data})
+    try:
+        latency.record(alert)
+    except Exception:  # a measurement must not make the caller push the alert a second time
+        logger.warning("could not record the delay of alert %s", alert.pk, exc_info=True)
 
 
 def alerts_reviewed(sender: object, alert_ids: list[int], **_: object) -> None:

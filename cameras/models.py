@@ -41,7 +41,14 @@ class Camera(models.Model):
         UNKNOWN = "unknown", "Not started"
         ONLINE = "online", "Online"
         OFFLINE = "offline", "Offline"
+        # Frames arrive, but Redis or the broker is unreachable: they are dropped until it returns.
+        DEGRADED = "degraded", "Degraded"
         ERROR = "error", "Error"
+
+    class Transport(models.TextChoices):
+        AUTO = "auto", "Automatic (TCP, then UDP)"
+        TCP = "tcp", "TCP"
+        UDP = "udp", "UDP"
 
     name = models.CharField(max_length=100, unique=True)
     source_url = models.CharField(
@@ -50,6 +57,14 @@ class Camera(models.Model):
         validators=[validate_source_url],
         help_text="rtsp://user:password@host:554/stream, http(s)://host/video.mjpg, or an absolute path of a "
         "video file under CAMERA_FILE_ROOTS (files loop). Credentials are never shown in lists or logs.",
+    )
+    rtsp_transport = models.CharField(
+        "RTSP transport",
+        max_length=4,
+        choices=Transport.choices,
+        default=Transport.AUTO,
+        help_text="How RTP travels from an RTSP camera: TCP (inside the RTSP connection; passes NAT and firewalls) "
+        "or UDP (what some cameras and VLC's server only speak). Automatic tries TCP, then UDP.",
     )
     enabled = models.BooleanField(default=True, db_index=True)
     detect_fps = models.FloatField(
@@ -197,8 +212,8 @@ class Camera(models.Model):
 
     def capture_fingerprint(self) -> str:
         """Changes whenever a setting that the camera process uses changes: it is then restarted."""
-        fields = ["source_url", "detect_fps", "confidence_threshold", "classes", "motion_gate", "motion_threshold",
-                  "speed_limit_kmh", "calibration", "zones", "rules"]  # fmt: skip
+        fields = ["source_url", "rtsp_transport", "detect_fps", "confidence_threshold", "classes", "motion_gate",
+                  "motion_threshold", "speed_limit_kmh", "calibration", "zones", "rules"]  # fmt: skip
         payload = json.dumps({f: getattr(self, f) for f in fields}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -6,6 +6,7 @@ Used by ``manage.py ping_workers``, by ``/readyz`` (core/readiness.py) and by th
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -68,3 +69,49 @@ def live_supervisors(client: redis.Redis) -> dict[str, list[int]]:
         text = value.decode() if isinstance(value, bytes) else str(value)
         found[name.removeprefix(prefix)] = [int(part) for part in text.split(",") if part.strip().isdigit()]
     return found
+
+
+# What each camera process says of itself (status, error), rewritten every CAPTURE_STATE_EVERY_S with
+# a TTL of a few periods, and the enabled cameras as the supervisors see them in the database: /readyz
+# compares the two, so a camera that should capture and does not (offline, crash-looping, degraded) is
+# named there. Redis keys, so that this layer needs neither the cameras app nor the database.
+CAPTURE_STATE_EVERY_S = 2.0
+CAPTURE_STATE_TTL_S = 4 * CAPTURE_STATE_EVERY_S
+
+
+def capture_state_key(camera_id: int) -> str:
+    return key("capture", "state", camera_id)
+
+
+def enabled_cameras_key() -> str:
+    return key("capture", "enabled")
+
+
+def publish_enabled_cameras(client: redis.Redis, cameras: dict[int, str], ttl_s: float) -> None:
+    client.set(enabled_cameras_key(), json.dumps({str(k): v for k, v in cameras.items()}), px=int(ttl_s * 1000))
+
+
+def publish_capture_state(client: redis.Redis, camera_id: int, status: str, error: str) -> None:
+    state = json.dumps({"status": status, "error": error, "at": time.time()})
+    client.set(capture_state_key(camera_id), state, px=int(CAPTURE_STATE_TTL_S * 1000))
+
+
+def cameras_not_capturing(client: redis.Redis) -> list[str]:
+    """One line per enabled camera whose process is not capturing, naming the camera and why."""
+    raw = client.get(enabled_cameras_key())
+    if raw is None:
+        return []
+    enabled: dict[str, str] = json.loads(raw)
+    if not enabled:
+        return []
+    states = client.mget([capture_state_key(int(camera_id)) for camera_id in enabled])
+    problems = []
+    for (camera_id, name), value in zip(enabled.items(), states, strict=True):
+        if value is None:
+            problems.append(f"camera {camera_id} ({name}): no capture process is running")
+            continue
+        state = json.loads(value)
+        if state.get("status") != "online":
+            reason = f"{state.get('status')}: {state.get('error')}" if state.get("error") else str(state.get("status"))
+            problems.append(f"camera {camera_id} ({name}): {reason}")
+    return problems

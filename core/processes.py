@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 from core.topology import ALERTS, DETECT, LLM, MAINTENANCE, QUEUES
 
+# ./run's launcher writes its crash-looping processes to the JSON file named here; /readyz reads it.
+PROCESS_STATE_ENV = "TRAFFICSITE_PROCESS_STATE"
 DETECT_PREFETCH = 2
 # Imported by the detect worker's parent before its pool forks (detection/worker_preload.py says why).
 DETECT_PRELOAD = "detection.worker_preload"

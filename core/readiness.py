@@ -13,6 +13,8 @@ API keys masked.
 from __future__ import annotations
 
 import contextvars
+import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +29,8 @@ from celery import current_app as celery_app
 from django.conf import settings
 from django.db import connections
 
-from core.health import live_supervisors, ping_queues
+from core.health import cameras_not_capturing, live_supervisors, ping_queues
+from core.processes import PROCESS_STATE_ENV
 from core.redact import redact_text
 
 Check = Callable[[float], dict[str, Any]]
@@ -64,6 +67,7 @@ def check_all(timeout_s: float) -> dict[str, Any]:
         "broker": check_broker,
         "queues": lambda t: check_queues(tuple(settings.READYZ_QUEUES), t),
         "capture": check_capture,
+        "processes": check_processes,
     }
     # Each check runs in a copy of this context, so the pings continue the request's trace.
     futures = {
@@ -180,10 +184,35 @@ def check_capture(timeout_s: float) -> dict[str, Any]:
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         supervisors = live_supervisors(client)
+        not_capturing = cameras_not_capturing(client)
     finally:
         client.close()
     cameras = sorted({camera for held in supervisors.values() for camera in held})
     result: dict[str, Any] = {"ok": bool(supervisors), "supervisors": len(supervisors), "cameras": len(cameras)}
     if not supervisors:
         result["error"] = "no capture supervisor heartbeat (manage.py run_cameras is not running)"
+    elif not_capturing:
+        # An enabled camera that does not capture is an outage of its own, whatever else is up.
+        result.update(ok=False, error="; ".join(not_capturing), not_capturing=not_capturing)
+    return result
+
+
+def check_processes(timeout_s: float) -> dict[str, Any]:
+    """Processes that ./run's launcher keeps restarting (a crash loop); nothing to say elsewhere
+    (compose and systemd show their own restart counts)."""
+    path = os.environ.get(PROCESS_STATE_ENV)
+    if not path:
+        return {"ok": True, "supervised_by": "not ./run"}
+    try:
+        with open(path) as handle:
+            loops = json.load(handle).get("crash_loops", {})
+    except (OSError, ValueError):
+        return {"ok": True, "crash_loops": {}}
+    result: dict[str, Any] = {"ok": not loops, "crash_loops": loops}
+    if loops:
+        result["error"] = "; ".join(
+            f"{name} keeps dying ({info['exits_in_window']} exits in {info['window_s']:.0f} s, "
+            f"last exit code {info['last_exit_code']}); ./run restarts it"
+            for name, info in loops.items()
+        )
     return result

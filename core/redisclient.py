@@ -9,6 +9,9 @@ from django.conf import settings
 
 from core.topology import REDIS_KEY_PREFIX
 
+# Above the longest blocking read of ours (framestore.pop_results refuses waits of half of it):
+# redis-py 8's default of 5 s turned a 5 s BLPOP into "Timeout reading from socket".
+SOCKET_TIMEOUT_S = 20.0
 _clients: dict[int, redis.Redis] = {}
 
 
@@ -17,7 +20,9 @@ def get_redis() -> redis.Redis:
     client = _clients.get(pid)
     if client is None:
         _clients.clear()
-        client = redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30, socket_timeout=10)
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, health_check_interval=30, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=5
+        )
         _clients[pid] = client
     return client
 

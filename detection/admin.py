@@ -29,7 +29,7 @@ from detection.isolated_grab import IsolatedGrabError, grab_jpeg
 LIVE_STATUS_FIELDS = Camera.LIVE_STATUS_FIELDS
 
 EDITABLE_FIELDSETS: Any = [
-    (None, {"fields": ["name", "source_url", "enabled"]}),
+    (None, {"fields": ["name", "source_url", "rtsp_transport", "enabled"]}),
     ("Detection", {"fields": ["detect_fps", "confidence_threshold", "classes", "motion_gate", "motion_threshold"]}),
     ("Road and rules", {"fields": ["speed_limit_kmh", "calibration", "zones", "rules"]}),
     ("LLM verification", {"fields": ["llm_enabled", "llm_conclusive_rules", "llm_calls_per_hour", "llm_privacy_blur"]}),
@@ -180,7 +180,7 @@ class CameraAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[typ
         if jpeg is None:
             if not may_grab:
                 raise IsolatedGrabError("No frame grabbed yet: someone who may change this camera opens it first.")
-            jpeg = grab_jpeg(camera.source, settings.CAMERA_OPEN_TIMEOUT_S).jpeg
+            jpeg = grab_jpeg(camera.source, settings.CAMERA_OPEN_TIMEOUT_S, camera.rtsp_transport).jpeg
             cache.set(cache_key, jpeg, 600)
         return cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
 
@@ -218,7 +218,7 @@ class CameraAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[typ
             if not can_grab:
                 raise PermissionDenied("Grabbing a frame opens the source: it needs the change permission.")
             try:
-                grab = grab_jpeg(camera.source, settings.CAMERA_OPEN_TIMEOUT_S)
+                grab = grab_jpeg(camera.source, settings.CAMERA_OPEN_TIMEOUT_S, camera.rtsp_transport)
                 context.update(
                     image_data=base64.b64encode(grab.jpeg).decode(),
                     width=grab.size[0],

@@ -11,7 +11,7 @@ import json
 from typing import Any, cast
 
 from core.keycheck import expect_key
-from core.redisclient import get_redis, key
+from core.redisclient import SOCKET_TIMEOUT_S, get_redis, key
 
 FRAME_TTL_S = 30
 RESULT_TTL_S = 120
@@ -49,6 +49,10 @@ def push_result(reply_key_: str, result: dict[str, Any]) -> None:
 
 def pop_results(reply_key_: str, limit: int = 64, *, block_s: float = 0.0) -> list[dict[str, Any]]:
     """Take the results that have arrived; with ``block_s``, wait that long for the first one."""
+    if block_s >= SOCKET_TIMEOUT_S / 2:
+        # BLPOP holds the socket silent for block_s: it must stay well under the client's socket
+        # timeout, or the wait ends in "Timeout reading from socket" instead of an empty answer.
+        raise ValueError(f"block_s={block_s} must stay under half the Redis socket timeout ({SOCKET_TIMEOUT_S} s)")
     client = get_redis()
     raw = cast(list[bytes] | None, client.lpop(reply_key_, limit)) or []
     if not raw and block_s > 0:

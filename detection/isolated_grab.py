@@ -37,12 +37,13 @@ class IsolatedGrab:
     elapsed_s: float
 
 
-def grab_jpeg(source: Source, timeout_s: float) -> IsolatedGrab:
+def grab_jpeg(source: Source, timeout_s: float, transport: str = "auto") -> IsolatedGrab:
     """One frame of ``source`` as JPEG, grabbed by a child process; IsolatedGrabError says why not."""
     request = {
         "kind": source.kind.value,
         "url": source.url,
         "timeout_s": timeout_s,
+        "transport": transport,
         "networks": [str(net) for net in allowed_camera_networks()],
     }
     started = time.monotonic()
@@ -82,7 +83,7 @@ def _child() -> int:
     source = Source(SourceKind(request["kind"]), str(request["url"]))
     networks = parse_networks(request["networks"], setting="CAMERA_ALLOWED_NETWORKS")
     try:
-        grab = grab_frame(source, timeout_s, networks)
+        grab = grab_frame(source, timeout_s, str(request.get("transport", "auto")), networks)
         jpeg = grab.jpeg()
     except FrameGrabError as exc:
         sys.stderr.write(f"{exc}\n")

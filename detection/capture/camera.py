@@ -6,6 +6,7 @@ Each step is a small method returning what it did, so tests drive the loop one s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -20,15 +21,16 @@ from typing import Any
 import cv2
 from django.conf import settings
 from django.db import connections
-from kombu.exceptions import OperationalError
 
 from cameras.live import snapshot_key, stats_key
 from cameras.models import Camera
+from core.health import CAPTURE_STATE_EVERY_S, publish_capture_state
 from core.redisclient import get_redis
 from core.taskbase import send
 from core.topology import DETECT_FRAME
 from detection import framecodec, framestore
 from detection.capture.motion import MotionGate
+from detection.capture.outage import UNREACHABLE, Outage
 from detection.capture.reader import Frame, FrameReader
 from detection.capture.recorder import Recorder
 from detection.capture.strip import FrameHistory
@@ -137,6 +139,8 @@ class CameraLoop:
         self._next_snapshot = 0.0
         self._next_owner_check = 0.0
         self._rate_window: list[tuple[float, int, int]] = []
+        self._published: tuple[tuple[str, str], float] = (("", ""), 0.0)
+        self.outage = Outage(self.label)  # Redis or the broker unreachable: drop frames, keep reading
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -162,6 +166,8 @@ class CameraLoop:
             self.reader.join(timeout=10)
             self.camera.set_status(Camera.Status.UNKNOWN)
             CAMERA_UP.labels(self.label).set(0)
+            with contextlib.suppress(*UNREACHABLE):
+                publish_capture_state(get_redis(), self.camera.pk, Camera.Status.UNKNOWN, "capture stopped")
             connections.close_all()  # this thread's connections; the loop may run in a thread
 
     def step(self, wait_s: float = 0.02) -> None:
@@ -179,7 +185,10 @@ class CameraLoop:
         if self.still_owner is None or now < self._next_owner_check:
             return False
         self._next_owner_check = now + 1.0
-        return not self.still_owner()
+        try:
+            return not self.still_owner()
+        except UNREACHABLE:  # the lease lives in Redis: while it is away nobody else can take it either
+            return False
 
     # -- sending --------------------------------------------------------------------------------
     def submit(self, frame: Frame) -> str:
@@ -188,6 +197,9 @@ class CameraLoop:
             if static and frame.ts - self.last_sent_ts < self.capture.motion_keepalive_s:
                 FRAMES_SKIPPED_MOTION.labels(self.label).inc()
                 return self._count("static")
+        if self.outage.waiting():
+            FRAMES_DROPPED.labels(self.label, self.outage.drop_reason).inc()
+            return self._count(self.outage.drop_reason)
         while len(self.in_flight) >= self.capture.max_in_flight:
             if not self.capture.wait_when_full:
                 FRAMES_DROPPED.labels(self.label, "backpressure").inc()
@@ -212,10 +224,12 @@ class CameraLoop:
                     "size": [frame.image.shape[1], frame.image.shape[0]],
                 }
             )
-        except (OperationalError, ConnectionError, OSError) as exc:  # broker or Redis unreachable
-            FRAMES_DROPPED.labels(self.label, "queue_error").inc()
-            logger.warning("camera %s: could not queue frame %s: %s", self.label, frame.seq, exc)
-            return self._count("queue_error")
+        except UNREACHABLE as exc:
+            if self.outage.failed(exc, "queuing a frame"):
+                self._forget_in_flight()
+            FRAMES_DROPPED.labels(self.label, self.outage.drop_reason).inc()
+            return self._count(self.outage.drop_reason)
+        self.outage.succeeded()
         if self.gate is not None:
             self.gate.accept()
         self.last_sent_ts = frame.ts
@@ -225,7 +239,15 @@ class CameraLoop:
 
     # -- receiving, in frame order --------------------------------------------------------------
     def collect(self, block_s: float = 0.0) -> int:
-        for incoming in framestore.pop_results(self.reply_key, block_s=block_s if self.in_flight else 0.0):
+        if self.outage.waiting():
+            return 0
+        try:
+            received = framestore.pop_results(self.reply_key, block_s=block_s if self.in_flight else 0.0)
+        except UNREACHABLE as exc:
+            if self.outage.failed(exc, "reading detection results"):
+                self._forget_in_flight()
+            return 0
+        for incoming in received:
             if incoming.get("seq") in self.in_flight:
                 self.arrived[incoming["seq"]] = incoming
         handled = 0
@@ -248,6 +270,17 @@ class CameraLoop:
         IN_FLIGHT.labels(self.label).set(len(self.in_flight))
         return handled
 
+    def _forget_in_flight(self) -> None:
+        """An outage began: results of the frames in flight went with it (a restarted Redis has none,
+        and a worker could not push them). Count them as dropped now rather than waiting
+        result_timeout_s for each, which would hold back the frames after the outage."""
+        for _ in self.in_flight:
+            FRAMES_DROPPED.labels(self.label, self.outage.drop_reason).inc()
+            self._count(self.outage.drop_reason)
+        self.in_flight.clear()
+        self.arrived.clear()
+        IN_FLIGHT.labels(self.label).set(0)
+
     def handle(self, frame: Frame, result: dict[str, Any], jpeg: bytes) -> list[CandidateEvent]:
         if "error" in result:
             FRAMES_DROPPED.labels(self.label, "error").inc()
@@ -266,12 +299,17 @@ class CameraLoop:
         height, width = frame.image.shape[:2]
         frame_tracks = FrameTracks(self.context, frame.seq, frame.ts, frame.wall_time, (width, height), tracks, groups)
         events = self.rules.process(frame_tracks)
-        if events:
-            if not jpeg:  # the keyframe: encoded for the few frames where a rule fires, not for every frame
-                ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-                jpeg = bytes(buf) if ok else b""
-            for event in events:
+        if events and not jpeg:  # the keyframe: encoded for the few frames where a rule fires, not for every frame
+            ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            jpeg = bytes(buf) if ok else b""
+        for event in events:
+            try:
                 self.sink(event, frame_tracks, jpeg)
+            except UNREACHABLE as exc:
+                self.outage.failed(exc, "sending a candidate event")
+                self._count("event_dropped")
+                logger.error("camera %s: %s candidate of frame %s dropped: %s unreachable",
+                             self.label, event.event_type, frame.seq, self.outage.error)  # fmt: skip
         self._maybe_snapshot(frame, tracks, len(groups))
         return events
 
@@ -285,7 +323,10 @@ class CameraLoop:
             FRAME_AGE.labels(self.label).set(age)
             if age > self.capture.stall_timeout_s:
                 status, error = "offline", f"no frame for {age:.0f} s"
+        if status == "online" and self.outage.down:
+            status, error = Camera.Status.DEGRADED, self.outage.error
         CAMERA_UP.labels(self.label).set(1 if status == "online" else 0)
+        self._publish_capture_state(status, error)
         current = (status, error, state.reconnects)
         if current != self._synced:
             self._synced = current
@@ -296,6 +337,20 @@ class CameraLoop:
         elif now >= self._next_status_write and state.last_frame_wall is not None:
             Camera.objects.filter(pk=self.camera.pk).update(last_frame_at=self._last_frame_at())
             self._next_status_write = now + self.capture.status_every_s
+
+    def _publish_capture_state(self, status: str, error: str) -> None:
+        """What /readyz reads of this camera (core/health.py): on a change, and every few seconds."""
+        now = time.monotonic()
+        if (status, error) == self._published[0] and now < self._published[1]:
+            return
+        if self.outage.waiting(now) and self.outage.down == "redis":
+            return
+        try:
+            publish_capture_state(get_redis(), self.camera.pk, status, error)
+        except UNREACHABLE as exc:
+            self.outage.failed(exc, "publishing its state")
+            return
+        self._published = ((status, error), now + CAPTURE_STATE_EVERY_S)
 
     def _last_frame_at(self) -> datetime | None:
         wall = self.reader.state.last_frame_wall
@@ -331,7 +386,7 @@ class CameraLoop:
             "groups": groups,
             "fps_in": round((read1 - read0) / span, 2) if t1 > t0 else 0.0,
             "fps_detected": round((det1 - det0) / span, 2) if t1 > t0 else 0.0,
-            "dropped": self.counts["backpressure"] + self.counts["lost"],
+            "dropped": sum(self.counts[k] for k in ("backpressure", "lost", "redis_unreachable", "broker_unreachable")),
             "frame_ts": frame.ts,
             "updated": time.time(),
         }
@@ -339,4 +394,7 @@ class CameraLoop:
         if ok:
             pipe.set(snapshot_key(self.camera.pk), bytes(buf), ex=SNAPSHOT_TTL_S)
         pipe.set(stats_key(self.camera.pk), json.dumps(stats), ex=SNAPSHOT_TTL_S)
-        pipe.execute()
+        try:
+            pipe.execute()
+        except UNREACHABLE as exc:
+            self.outage.failed(exc, "storing the snapshot")

@@ -72,7 +72,10 @@ def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, sessio
         strip_frames.append({"key": name, "offset_s": round(past.ts - frame.ts, 3), "boxes": past.boxes})
     pipe.execute()
     # Frame times are video seconds for files; the wall clock of the frame anchors them in real time.
-    started_wall = frame.wall_time - (frame.ts - event.started_at)
+    # Never after the frame itself: rules round started_at to the millisecond, which on a stream's
+    # wall-clock timestamps can land just after the frame that met the rule (the alert's check
+    # constraint, detected_at >= event_started_at, then refused the row and the event was lost).
+    started_wall = min(frame.wall_time, frame.wall_time - (frame.ts - event.started_at))
     boxes: list[BoxInView] = [{"track_id": t.track_id, "cls": t.cls, "xyxy": list(t.last.box)} for t in frame.tracks]
     return {
         "event_key": event_key,

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from types import FrameType
 
 
@@ -50,9 +51,24 @@ def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
         return
     lease = RedisLease(get_redis(), lease_key, token, settings.CAPTURE_LEASE_TTL_S)
 
+    missing_since: list[float] = []
+
     def still_owner() -> bool:
         # An orphan (its supervisor was killed) or a process whose lease moved on must stop capturing.
-        return os.getppid() == parent_pid and lease.held()
+        if os.getppid() != parent_pid:
+            return False
+        holder = lease.owner()
+        if holder == token:
+            missing_since.clear()
+            return True
+        if holder is not None:
+            return False
+        # Gone without a new holder: Redis restarted, or the lease lapsed during an outage. The
+        # supervisor takes it back with this token on its next reconcile, so wait a lease period for
+        # that instead of stopping a healthy camera; an orphan's lease never comes back.
+        if not missing_since:
+            missing_since.append(time.monotonic())
+        return time.monotonic() - missing_since[0] < settings.CAPTURE_LEASE_TTL_S
 
     reader = FrameReader(
         source,
@@ -60,6 +76,8 @@ def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
             fps=camera.detect_fps,
             stall_timeout_s=settings.CAPTURE_STALL_TIMEOUT_S,
             backoff_max_s=settings.CAPTURE_BACKOFF_MAX_S,
+            transport=camera.rtsp_transport,
+            probe_every_s=settings.CAPTURE_PROBE_EVERY_S,
         ),
         camera_label=str(camera.pk),
     )

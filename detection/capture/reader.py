@@ -1,5 +1,11 @@
 """Reads a camera source in its own thread: connect, watchdog, reconnect with back-off, sample.
 
+While a stream's server does not answer, the reader does not try full opens: it asks a cheap probe
+(one RTSP DESCRIBE, or a TCP connect for HTTP) every ``probe_every_s`` and opens the stream as soon as
+the server answers, so a camera is back within seconds whatever the outage length. Full opens that
+fail against a server that does answer (wrong path, codec) back off exponentially, so a broken camera
+is not hammered.
+
 Reading must never wait for detection: an RTSP client that stops reading falls behind the live
 stream. So this thread reads every frame, keeps the ones the detect-fps sampler wants, and hands
 them over through a small queue that drops the oldest frame when the consumer is slow.
@@ -23,7 +29,8 @@ import numpy.typing as npt
 from cameras.sources import Source, SourceKind
 from core import backoff
 from core.redact import mask_url
-from detection.grab import FrameGrabError, open_capture
+from detection import rtsp_probe
+from detection.grab import FrameGrabError, open_stream
 from detection.metrics import FRAMES_DROPPED, FRAMES_READ, FRAMES_SAMPLED, RECONNECTS
 
 logger = logging.getLogger(__name__)
@@ -54,6 +61,8 @@ class ReaderConfig:
     realtime: bool = True  # files: play at their own frame rate (False: as fast as possible)
     loop_files: bool = True
     drop_when_busy: bool = True  # live: drop the oldest frame; evaluation (False): wait, lose nothing
+    transport: str = "auto"  # RTSP: "auto" (TCP, then UDP), "tcp" or "udp"
+    probe_every_s: float = 1.0  # a stream that is down: how often to ask whether its server answers
 
 
 class FrameReader(threading.Thread):
@@ -71,6 +80,7 @@ class FrameReader(threading.Thread):
         self._last_bucket = -1
         self.frames_read = 0
         self._loop_offset = 0.0  # files: video time at which the current pass through the file started
+        self.transport_used = ""  # the RTSP transport of the open stream ("auto" keeps to one that worked)
 
     # -- state shared with the camera loop ------------------------------------------------------
     @property
@@ -89,8 +99,14 @@ class FrameReader(threading.Thread):
     def run(self) -> None:
         failures = 0
         while not self.stop_event.is_set():
+            if self._await_server():
+                failures = 0  # the server was away and is back: open at once, a fresh back-off
+            if self.stop_event.is_set():
+                break
             try:
-                cap = open_capture(self.source, timeout_s=self.config.stall_timeout_s)
+                cap, self.transport_used = open_stream(
+                    self.source, timeout_s=self.config.stall_timeout_s, transport=self._transport()
+                )
             except FrameGrabError as exc:
                 failures += 1
                 self._failed(str(exc), failures)
@@ -117,7 +133,40 @@ class FrameReader(threading.Thread):
             failures, base_s=self.config.backoff_initial_s, cap_s=self.config.backoff_max_s, jitter=0.2
         )
         logger.warning("camera %s: %s; reconnecting in %.1f s", self.label, error, delay)
-        self.stop_event.wait(delay)
+        if self.source.kind is SourceKind.FILE:
+            self.stop_event.wait(delay)
+            return
+        deadline = time.monotonic() + delay
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            self.stop_event.wait(min(self.config.probe_every_s, max(0.0, deadline - time.monotonic())))
+            if not self._probe().serving:
+                return  # the server went away: wait for it to answer instead (_await_server)
+
+    def _transport(self) -> str:
+        """The configured transport; with "auto", the one that worked last time (then the other)."""
+        if self.config.transport == "auto" and self.transport_used == "udp":
+            return "udp"
+        return self.config.transport
+
+    def _probe(self) -> rtsp_probe.Answer:
+        return rtsp_probe.reachable(self.source.url, timeout_s=min(1.0, self.config.probe_every_s))
+
+    def _await_server(self) -> bool:
+        """Wait, probing every probe_every_s, until a stream's server answers; True if it had to wait."""
+        if self.source.kind is SourceKind.FILE:
+            return False
+        answer = self._probe()
+        if answer.serving:
+            return False
+        error = f"{mask_url(self.source.url)}: no stream served ({answer.text}); checking every " \
+                f"{self.config.probe_every_s:g} s"  # fmt: skip
+        self._set_state(status="offline", error=error)
+        logger.warning("camera %s: %s", self.label, error)
+        while not self.stop_event.wait(self.config.probe_every_s):
+            if self._probe().serving:
+                logger.info("camera %s: the server answers again; opening the stream", self.label)
+                return True
+        return True
 
     def _read_until_failure(self, cap: cv2.VideoCapture) -> bool:
         is_file = self.source.kind is SourceKind.FILE

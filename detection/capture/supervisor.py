@@ -27,15 +27,20 @@ from django.conf import settings
 from cameras.models import Camera
 from core import backoff
 from core import metrics as core_metrics
+from core.health import publish_enabled_cameras
 from core.lease import RedisLease
 from core.redisclient import get_redis, key
+from detection.capture.outage import UNREACHABLE
 
 logger = logging.getLogger(__name__)
 # Children fork from a clean server process that preloaded the heavy modules (see preload.py).
 _ctx = multiprocessing.get_context("forkserver")
 _ctx.set_forkserver_preload(["detection.capture.preload"])
 
-MAX_RESTART_DELAY_S = 60.0
+# A camera process that keeps dying is restarted at most this long after its last exit; one that
+# ran RESTART_RESET_S before dying starts again at once (the count of failures starts over).
+MAX_RESTART_DELAY_S = 10.0
+RESTART_RESET_S = 60.0
 
 
 def lease_key(camera_id: int) -> str:
@@ -52,6 +57,7 @@ class Child:
     fingerprint: str
     lease: RedisLease
     process: BaseProcess
+    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -68,10 +74,12 @@ class Supervisor:
     children: dict[int, Child] = field(default_factory=dict)
     restarts: dict[int, RestartState] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
+    _enabled: dict[int, str] = field(default_factory=dict)  # what /readyz expects to be captured
 
     # -- one reconcile pass ---------------------------------------------------------------------
     def step(self) -> None:
         cameras = {c.pk: c for c in Camera.objects.filter(enabled=True)}
+        self._enabled = {pk: camera.name for pk, camera in cameras.items()}
         for camera_id, child in list(self.children.items()):
             camera = cameras.get(camera_id)
             if not child.process.is_alive():
@@ -83,7 +91,7 @@ class Supervisor:
                 logger.info("camera %s settings changed: restarting its process", camera_id)
                 self._stop_child(child)
                 self.restarts.pop(camera_id, None)
-            elif not child.lease.renew():
+            elif not (child.lease.renew() or child.lease.acquire()):  # gone after a Redis restart: retake
                 logger.warning("camera %s: lease lost to %s; stopping here", camera_id, child.lease.owner())
                 self._stop_child(child, release=False)
         now = time.monotonic()
@@ -127,6 +135,8 @@ class Supervisor:
 
     def _child_died(self, child: Child) -> None:
         state = self.restarts.setdefault(child.camera_id, RestartState())
+        if time.monotonic() - child.started > RESTART_RESET_S:
+            state.failures = 0
         state.failures += 1
         # 1 s doubling to a minute, without jitter: one supervisor restarting its own child is no herd.
         delay = backoff.exponential_s(state.failures, base_s=1.0, cap_s=MAX_RESTART_DELAY_S, jitter=0.0)
@@ -139,6 +149,7 @@ class Supervisor:
 
     def _heartbeat(self) -> None:
         client = get_redis()
+        publish_enabled_cameras(client, self._enabled, self.lease_ttl_s)
         client.set(
             supervisor_key(self.owner), ",".join(map(str, sorted(self.children))), px=int(self.lease_ttl_s * 1000)
         )
@@ -155,7 +166,9 @@ class Supervisor:
             while not self.stopping.is_set():
                 try:
                     self.step()
-                except Exception:  # the database or Redis hiccuped: keep the children, try again
+                except UNREACHABLE as exc:  # Redis away: the children ride it out, so does this loop
+                    logger.warning("reconcile failed, Redis unreachable (%s); retrying", type(exc).__name__)
+                except Exception:  # the database hiccuped: keep the children, try again
                     logger.exception("reconcile failed; retrying")
                 self.stopping.wait(self.reconcile_s)
         finally:

@@ -650,6 +650,13 @@
     }
   }
 
+  // The header's p95 of how late alerts arrived in the last hour (capture of the frame to the push).
+  function showAlertDelay(delay) {
+    if (!delay || !("count" in delay)) return; // the server could not read it: keep the last value
+    const text = delay.count ? `${delay.p95_s.toFixed(1)} s (${delay.count} alerts)` : "no alerts";
+    document.getElementById("alert-delay").textContent = `Alert delay p95 (1 h): ${text}`;
+  }
+
   function handle(message) {
     switch (message.type) {
       case "hello":
@@ -660,6 +667,7 @@
         state.retries = 0;
         setConnection("live", "Live");
         state.live = message.live || {};
+        showAlertDelay(message.alert_delay);
         setCameras(message.cameras);
         replaceAll(message.alerts);
         break;
@@ -691,6 +699,7 @@
       }
       case "heartbeat":
         state.clockSkewMs = message.time * 1000 - Date.now();
+        showAlertDelay(message.alert_delay);
         state.live = message.live || {};
         for (const [id, tile] of state.tiles) fillLive(tile, state.cameras.get(id));
         break;
