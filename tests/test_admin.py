@@ -83,6 +83,9 @@ def test_saving_the_masked_form_keeps_the_stored_password(client_in: Client) -> 
         "llm_enabled": "on",
         "llm_conclusive_rules": "[]",
         "llm_calls_per_hour": "120",
+        "rtsp_transport": "auto",
+        "pre_roll_s": "5",
+        "post_roll_s": "5",
     }
     response = client_in.post(reverse("admin:cameras_camera_change", args=[camera.pk]), data)
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -42,8 +42,8 @@ RUN_WITH_SERVICES = (
 )
 TEST = "./test"
 SCENARIOS = (
-    ".venv/bin/python manage.py make_scenarios var/scenarios     # 35 scenarios, about 20 s\n"
-    ".venv/bin/python manage.py evaluate var/scenarios           # or --json; --realtime; --fps 10"
+    ".venv/bin/python manage.py make_scenarios var/scenarios     # var/scenarios/dev and /test, 75 scenes each\n"
+    ".venv/bin/python manage.py evaluate var/scenarios/test      # or --json; --explain NAME; --fps 10"
 )
 CHECK_DEPLOY = (
     "DJANGO_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))') \\\n"
@@ -216,7 +216,7 @@ def test_run_then_the_scenario_commands_work_as_written(data_dir: Path, ports: d
         # In another shell, as written (no variables but the data folder), with one tiny scenario.
         scenarios = data_dir / "scenarios"
         tiny = SCENARIOS.replace("make_scenarios var/scenarios", f"make_scenarios {scenarios} --only {TINY_SCENARIO}")
-        tiny = tiny.replace("evaluate var/scenarios", f"evaluate {scenarios}")
+        tiny = tiny.replace("evaluate var/scenarios/test", f"evaluate {scenarios}")
         assert tiny.count(str(scenarios)) == 2, "the README's scenario commands changed: update this runner"
         done = sh(tiny, env, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr

@@ -68,6 +68,9 @@ def test_the_admin_form_and_the_api_refuse_a_masked_url_aimed_at_another_host(ad
         "llm_conclusive_rules": json.dumps(camera.llm_conclusive_rules),
         "llm_calls_per_hour": camera.llm_calls_per_hour,
         "alert_retention_days": camera.alert_retention_days,
+        "rtsp_transport": camera.rtsp_transport,
+        "pre_roll_s": camera.pre_roll_s,
+        "post_roll_s": camera.post_roll_s,
     }
     response = admin_client.post(f"/admin/cameras/camera/{camera.pk}/change/", form)
     assert response.status_code == 200 and b"Enter the stream password again" in response.content
