@@ -99,6 +99,10 @@ COCO_CLASSES: tuple[str, ...] = (
 )
 ROAD_USER_CLASSES = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
 VEHICLE_CLASSES = frozenset({"car", "motorcycle", "bus", "truck"})
+# Vehicles a near miss is measured from: the cars, buses and trucks (a motorcyclist is one of the
+# vulnerable road users it is measured against).
+FOUR_WHEELED_CLASSES = frozenset({"car", "bus", "truck"})
+VULNERABLE_CLASSES = frozenset({"person", "bicycle", "motorcycle"})
 
 ZONE_KINDS = ("lane", "crosswalk", "no_stopping")
 # Zone names reach HTML, SVG labels, alert texts and LLM prompts: letters (any script), digits,

@@ -14,11 +14,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from cameras.config import COCO_CLASSES, VEHICLE_CLASSES
+from cameras.config import COCO_CLASSES, VEHICLE_CLASSES, VULNERABLE_CLASSES
 from cameras.geometry import Homography
 from detection.detector import Box
 
-VULNERABLE_CLASSES = frozenset({"person", "bicycle", "motorcycle"})
 HISTORY_S = 20.0  # long enough for the slowest rule (a vehicle stalled for 10 s) with margin
 # A track unseen for this long is forgotten (ByteTrack keeps it "lost" for the same time).
 LOST_S = 2.0

@@ -20,7 +20,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from cameras.config import RULE_DEFAULTS, rule_settings
+from cameras.boxes import union_box
+from cameras.config import (
+    FOUR_WHEELED_CLASSES,
+    RULE_DEFAULTS,
+    VEHICLE_CLASSES,
+    rule_settings,
+)
 from detection.events import CameraContext, CandidateEvent, FrameTracks
 from detection.rules.identity import RoadUser, RoadUsers
 from detection.rules.kinematics import Motion
@@ -28,9 +34,6 @@ from detection.rules.noise import hidden_below_px
 from detection.rules.zones import Zone, build_zones
 from detection.tracking import Track
 
-HEAVY_VEHICLES = frozenset({"car", "bus", "truck"})
-VULNERABLE = frozenset({"person", "bicycle", "motorcycle"})
-MOTOR_VEHICLES = frozenset({"car", "bus", "truck", "motorcycle"})
 HYSTERESIS = 0.97  # a condition that holds stays held until the value falls 3 % back from its threshold
 # Confidence bounds: how many standard deviations below (or above) the estimate a rule decides on.
 K_SPEED = 1.64  # one-sided 95 %: a speed is "over" only when its lower bound is
@@ -115,7 +118,7 @@ class TrafficRules:
         events: list[CandidateEvent] = []
         for item in seen:
             zones = [z for z in self.zones if z.contains(item.track.last.ground)]
-            if item.track.cls in MOTOR_VEHICLES:
+            if item.track.cls in VEHICLE_CLASSES:
                 events += self._speeding(frame, item, zones)
                 events += self._wrong_way(frame, item, zones)
                 events += self._hard_braking(frame, item)
@@ -225,13 +228,7 @@ class TrafficRules:
         measurements: dict[str, Any],
         severity: int | None = None,
     ) -> CandidateEvent:
-        boxes = [s.track.last.box for s in who]
-        group_box = (
-            min(b[0] for b in boxes),
-            min(b[1] for b in boxes),
-            max(b[2] for b in boxes),
-            max(b[3] for b in boxes),
-        )
+        group_box = union_box(s.track.last.box for s in who)
         return CandidateEvent(
             camera_id=self.camera.camera_id,
             event_type=rule,
@@ -448,7 +445,7 @@ class TrafficRules:
             return []
         cfg = self.settings["tailgating"]
         lanes = [z for z in self.zones if z.kind == "lane"]
-        vehicles = [s for s in seen if s.track.cls in MOTOR_VEHICLES]
+        vehicles = [s for s in seen if s.track.cls in VEHICLE_CLASSES]
         events = []
         for follower in vehicles:
             fm = follower.motion
@@ -512,7 +509,7 @@ class TrafficRules:
         if not self._enabled("near_miss"):
             return []
         cfg = self.settings["near_miss"]
-        vehicles = [s for s in seen if s.track.cls in HEAVY_VEHICLES]
+        vehicles = [s for s in seen if s.track.cls in FOUR_WHEELED_CLASSES]
         riders = [s for s in seen if s.track.cls in {"bicycle", "motorcycle"}]
         # A cyclist is detected as a person on a bicycle: count the pair once, as the bicycle.
         road_users = riders + [
