@@ -138,8 +138,17 @@ def _open(source: Source, timeout_s: float, transport: str) -> cv2.VideoCapture 
     timeout_ms = int(timeout_s * 1000)
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
     with _options_lock:
+        # Set for this open only: a whitelist left behind would stop the next VideoCapture of this
+        # process (a scenario video, a calibration clip) from opening a file of another kind.
+        previous = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
         os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = ffmpeg_options(source, transport)
-        cap = cv2.VideoCapture(source.url, cv2.CAP_FFMPEG, params)
+        try:
+            cap = cv2.VideoCapture(source.url, cv2.CAP_FFMPEG, params)
+        finally:
+            if previous is None:
+                os.environ.pop("OPENCV_FFMPEG_CAPTURE_OPTIONS", None)
+            else:
+                os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = previous
     if cap.isOpened():
         return cap
     cap.release()

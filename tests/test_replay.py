@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
+from cameras.models import Camera
+from detection.assets import CLIP_CARS_TRUCK, asset_path
 from detection.scenarios.format import load_scenario
 from detection.scenarios.replay import cache_key, cached_detections, replay, scenario_camera
 
@@ -38,7 +41,7 @@ def test_replay_gives_the_reports_of_the_live_evaluate_path(celery_worker, tmp_p
 def test_the_cache_key_changes_with_the_settings_that_change_detections(tmp_path: Path) -> None:
     folder = tmp_path / "s"
     folder.mkdir()
-    (folder / "video.mp4").write_bytes(b"not really a video")
+    shutil.copy(asset_path(CLIP_CARS_TRUCK), folder / "video.mp4")  # a real video: unreadable ones are refused
     (folder / "scenario.json").write_text(
         json.dumps(
             {
@@ -53,10 +56,11 @@ def test_the_cache_key_changes_with_the_settings_that_change_detections(tmp_path
         )
     )
     scenario = load_scenario(folder)
-    camera = scenario_camera(scenario, fps=10.0)
+    camera = Camera(source_url=str(scenario.video), detect_fps=10.0, calibration=scenario.calibration)
     key = cache_key(scenario, camera)
-    assert cache_key(scenario, scenario_camera(scenario, fps=5.0)) != key
+    assert cache_key(scenario, Camera(source_url=str(scenario.video), detect_fps=5.0)) != key
     camera.confidence_threshold = 0.5
     assert cache_key(scenario, camera) != key
+    changed = cache_key(scenario, camera)
     (folder / "video.mp4").write_bytes(b"another video")
-    assert cache_key(scenario, scenario_camera(scenario, fps=10.0)) != key
+    assert cache_key(scenario, camera) != changed

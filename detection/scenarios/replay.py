@@ -32,13 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
+from django.conf import settings
 
 from cameras.models import Camera
 from cameras.sources import Source, SourceKind
+from detection import framecodec
 from detection.assets import ASSETS, YOLO_WEIGHTS
 from detection.capture.reader import FrameReader, ReaderConfig
-from detection.detector import Box, decode_jpeg, detect
+from detection.detector import Box, decode_frame, detect
 from detection.events import CameraContext, CandidateEvent, FrameTracks, RuleEngine
 from detection.rules.engine import TrafficRules
 from detection.scenarios.format import Scenario
@@ -46,8 +47,7 @@ from detection.scenarios.runner import video_info
 from detection.scenarios.score import Report
 from detection.tracking import CameraTracker, traffic_groups
 
-JPEG_QUALITY = 90  # what CameraLoop.submit encodes frames with before they go to the detector
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -93,16 +93,18 @@ def _sha256(path: Path) -> str:
 
 
 def cache_key(scenario: Scenario, camera: Camera) -> str:
-    settings = {
+    inputs = {
         "version": CACHE_VERSION,
         "video": _sha256(scenario.video),
         "weights": ASSETS[YOLO_WEIGHTS].sha256,
         "fps": camera.detect_fps,
         "confidence": camera.confidence_threshold,
         "classes": list(camera.classes),
-        "jpeg_quality": JPEG_QUALITY,
+        # How frames reach the detector (CameraLoop.submit) and which model detects them.
+        "frame_format": settings.CAPTURE_FRAME_FORMAT,
+        "precision": settings.DETECT_PRECISION,
     }
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def detect_video(scenario: Scenario, camera: Camera) -> list[CachedFrame]:
@@ -120,10 +122,10 @@ def detect_video(scenario: Scenario, camera: Camera) -> list[CachedFrame]:
                 frame = reader.frames.get(timeout=0.1)
             except queue.Empty:  # the reader is still decoding
                 continue
-            ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            if not ok:
-                raise RuntimeError(f"{scenario.name}: frame {frame.seq} could not be JPEG-encoded")
-            image = decode_jpeg(bytes(buf))
+            payload = framecodec.encode(frame.image, settings.CAPTURE_FRAME_FORMAT)
+            if payload is None:
+                raise RuntimeError(f"{scenario.name}: frame {frame.seq} could not be encoded")
+            image = decode_frame(payload)
             found = detect(image, confidence=camera.confidence_threshold, classes=list(camera.classes))
             height, width = frame.image.shape[:2]
             frames.append(CachedFrame(frame.seq, frame.ts, frame.wall_time, (width, height), found.boxes))
