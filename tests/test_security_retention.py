@@ -37,8 +37,11 @@ def test_old_analyses_and_failed_jobs_are_purged_and_those_an_alert_links_to_kep
                              failed_at=now - timedelta(days=40))  # fmt: skip
     FailedJob.objects.create(task_name="t", task_id="new", queue="q", error_type="E", error="e")
     purge_expired()
-    assert set(LLMAnalysis.objects.values_list("event_key", flat=True)) == {"linked", "recent"}
-    assert list(FailedJob.objects.values_list("task_id", flat=True)) == ["new"]
+    # Rows of other tests' real workers may share the table: look only at this test's own.
+    keys = set(LLMAnalysis.objects.values_list("event_key", flat=True))
+    assert {"linked", "recent"} <= keys and "old" not in keys
+    jobs = set(FailedJob.objects.values_list("task_id", flat=True))
+    assert "new" in jobs and "old" not in jobs
     assert not LLMAnalysis.objects.filter(pk=old.pk).exists() and recent.pk
 
 
