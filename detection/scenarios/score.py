@@ -136,3 +136,28 @@ def total(per_type: dict[str, TypeScore]) -> TypeScore:
     for result in per_type.values():
         overall.add(result)
     return overall
+
+
+def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def table_lines(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """The per-type score table that ``evaluate`` and ``replay_scenarios`` print (one home for its format)."""
+    header = (
+        f"{'type':<16} {'TP':>4} {'FP':>4} {'FN':>4} {'dup':>4} {'prec':>6} {'recall':>6} {'F1':>6} "
+        f"{'TTA mean':>9} {'TTA p95':>8} {'speed err mean/max':>19}"
+    )
+    lines = [header, "-" * len(header)]
+    for kind, row in summary.items():
+        speed = (
+            f"{_fmt(row['speed_error_mean'], '{:.1%}')}/{_fmt(row['speed_error_max'], '{:.1%}')}"
+            if row["speed_error_mean"] is not None
+            else "-"
+        )
+        lines.append(
+            f"{kind:<16} {row['tp']:>4} {row['fp']:>4} {row['fn']:>4} {row['duplicates']:>4} "
+            f"{_fmt(row['precision']):>6} {_fmt(row['recall']):>6} {_fmt(row['f1']):>6} "
+            f"{_fmt(row['tta_mean_s'], '{:.2f}s'):>9} {_fmt(row['tta_p95_s'], '{:.2f}s'):>8} {speed:>19}"
+        )
+    return lines

@@ -25,7 +25,7 @@ from core.processes import DETECT_ENV, detect_worker_argv
 from detection.scenarios.explain import explain
 from detection.scenarios.format import Scenario, ScenarioError, load_scenario
 from detection.scenarios.runner import RunResult, ScenarioRunError, run_scenario
-from detection.scenarios.score import Report, TypeScore, score, total
+from detection.scenarios.score import Report, TypeScore, score, table_lines, total
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -34,10 +34,6 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _name(item: Scenario | tuple[Path, str]) -> str:
     return item[0].name if isinstance(item, tuple) else item.name
-
-
-def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
-    return "-" if value is None else pattern.format(value)
 
 
 class Command(BaseCommand):
@@ -232,21 +228,6 @@ class Command(BaseCommand):
         )
 
     def _print_table(self, summary: dict[str, dict[str, Any]]) -> None:
-        header = (
-            f"{'type':<16} {'TP':>4} {'FP':>4} {'FN':>4} {'dup':>4} {'prec':>6} {'recall':>6} {'F1':>6} "
-            f"{'TTA mean':>9} {'TTA p95':>8} {'speed err mean/max':>19}"
-        )
         self.stdout.write("")
-        self.stdout.write(header)
-        self.stdout.write("-" * len(header))
-        for kind, row in summary.items():
-            speed = (
-                f"{_fmt(row['speed_error_mean'], '{:.1%}')}/{_fmt(row['speed_error_max'], '{:.1%}')}"
-                if row["speed_error_mean"] is not None
-                else "-"
-            )
-            self.stdout.write(
-                f"{kind:<16} {row['tp']:>4} {row['fp']:>4} {row['fn']:>4} {row['duplicates']:>4} "
-                f"{_fmt(row['precision']):>6} {_fmt(row['recall']):>6} {_fmt(row['f1']):>6} "
-                f"{_fmt(row['tta_mean_s'], '{:.2f}s'):>9} {_fmt(row['tta_p95_s'], '{:.2f}s'):>8} {speed:>19}"
-            )
+        for line in table_lines(summary):
+            self.stdout.write(line)

@@ -18,11 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cameras.config import EVENT_TYPES
 from detection.scenarios.format import ScenarioError, load_scenario
 from detection.scenarios.replay import cached_detections, event_summary, replay, scenario_camera
-from detection.scenarios.score import TypeScore, score, total
-
-
-def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
-    return "-" if value is None else pattern.format(value)
+from detection.scenarios.score import TypeScore, score, table_lines, total
 
 
 class Command(BaseCommand):
@@ -85,20 +81,5 @@ class Command(BaseCommand):
         self._print_table(summary)
 
     def _print_table(self, summary: dict[str, dict[str, Any]]) -> None:
-        header = (
-            f"{'type':<16} {'TP':>4} {'FP':>4} {'FN':>4} {'dup':>4} {'prec':>6} {'recall':>6} {'F1':>6} "
-            f"{'TTA mean':>9} {'TTA p95':>8} {'speed err mean/max':>19}"
-        )
-        self.stdout.write(header)
-        self.stdout.write("-" * len(header))
-        for kind, row in summary.items():
-            speed = (
-                f"{_fmt(row['speed_error_mean'], '{:.1%}')}/{_fmt(row['speed_error_max'], '{:.1%}')}"
-                if row["speed_error_mean"] is not None
-                else "-"
-            )
-            self.stdout.write(
-                f"{kind:<16} {row['tp']:>4} {row['fp']:>4} {row['fn']:>4} {row['duplicates']:>4} "
-                f"{_fmt(row['precision']):>6} {_fmt(row['recall']):>6} {_fmt(row['f1']):>6} "
-                f"{_fmt(row['tta_mean_s'], '{:.2f}s'):>9} {_fmt(row['tta_p95_s'], '{:.2f}s'):>8} {speed:>19}"
-            )
+        for line in table_lines(summary):
+            self.stdout.write(line)
