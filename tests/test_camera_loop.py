@@ -162,3 +162,26 @@ def test_traffic_groups_join_road_users_close_enough_to_interact() -> None:
     scale = fit_homography([[0, 0], [1, 0], [1, 1], [0, 1]], [[0, 0], [50, 0], [50, 50], [0, 50]])
     assert traffic_groups(tracks, scale, max_gap_m=4.0)[0].track_ids == group.track_ids
     assert traffic_groups(tracks, scale, max_gap_m=1.0) == []
+
+
+def test_the_camera_loop_remembers_each_detected_frame_as_a_small_jpeg_for_the_strip() -> None:
+    """Frames travel raw and the keyframe is encoded only when a rule fires, so the history must make
+    its own JPEG: a strip of empty frames would silently fall back to one still for the LLM."""
+    from detection.capture.strip import STRIP_SIDE, FrameHistory
+
+    camera = make_camera(detect_fps=10, motion_gate=False)
+    history = FrameHistory()
+    worker = CameraLoop(camera, session="strip", reader=reader_for(camera), dispatch=Dispatched(), history=history,
+                        capture=CaptureSettings(max_in_flight=10, result_timeout_s=5, motion_keepalive_s=1,
+                                                stall_timeout_s=5, frame_format="raw"))  # fmt: skip
+    for i, f in enumerate(clip_frames(3)):
+        worker.submit(Frame(i, i / 10, time.time(), f))
+    box = {"cls": "car", "conf": 0.9, "xyxy": [0.1, 0.5, 0.2, 0.6]}
+    for seq in range(3):
+        framestore.push_result(worker.reply_key, {"seq": seq, "boxes": [box], "size": [800, 600]})
+    worker.collect()
+    assert [f.seq for f in history.frames] == [0, 1, 2]
+    for past in history.frames:
+        image = cv2.imdecode(np.frombuffer(past.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and max(image.shape[:2]) == STRIP_SIDE
+        assert past.boxes[0]["cls"] == "car"

@@ -33,7 +33,7 @@ from detection.capture.motion import MotionGate
 from detection.capture.outage import UNREACHABLE, Outage
 from detection.capture.reader import Frame, FrameReader
 from detection.capture.recorder import Recorder
-from detection.capture.strip import FrameHistory
+from detection.capture.strip import FrameHistory, strip_jpeg
 from detection.detector import Box
 from detection.events import CameraContext, CandidateEvent, CandidateSink, FrameTracks, RuleEngine
 from detection.metrics import (
@@ -292,7 +292,7 @@ class CameraLoop:
         groups = traffic_groups(tracks, self.context.homography)
         self.last_tracks = tracks
         if self.history is not None:
-            self.history.add(frame.seq, frame.ts, frame.wall_time, jpeg, tracks)
+            self.history.add(frame.seq, frame.ts, frame.wall_time, strip_jpeg(frame.image), tracks)
         self._count("detected")
         TRACKS.labels(self.label).set(len(tracks))
         TRAFFIC_GROUPS.labels(self.label).set(len(groups))

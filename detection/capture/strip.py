@@ -12,10 +12,17 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
+import numpy.typing as npt
+
 from cameras.payload import BoxInView, TrackFrame
 from detection.tracking import Track
 
 STRIP_FRAMES = 5
+# Longest side of a remembered frame: what the LLM step uploads a strip frame at (analysis/strip.py's
+# STRIP_MAX_SIDE), so the history holds nothing larger than will be sent.
+STRIP_SIDE = 448
 LEAD_S = 0.5  # the strip starts this long before the event's start: the situation before it
 
 
@@ -26,6 +33,20 @@ class PastFrame:
     wall_time: float
     jpeg: bytes
     boxes: list[BoxInView]
+
+
+def strip_jpeg(image: npt.NDArray[np.uint8]) -> bytes:
+    """A frame as the history keeps it: scaled to STRIP_SIDE and JPEG-encoded (about a millisecond).
+
+    Made here for every detected frame because the frame store no longer carries a JPEG of it (frames
+    travel raw, and the full keyframe is encoded only when a rule fires)."""
+    height, width = image.shape[:2]
+    scale = min(1.0, STRIP_SIDE / max(height, width))
+    if scale < 1.0:
+        size = (round(width * scale), round(height * scale))
+        image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return bytes(buf) if ok else b""
 
 
 class FrameHistory:
