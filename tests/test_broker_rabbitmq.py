@@ -205,13 +205,11 @@ def test_the_broker_setting_accepts_rabbitmq_and_redis_and_refuses_anything_else
     assert broker.validate("redis+socket:///tmp/r.sock?virtual_host=0")
     with pytest.raises(ValueError, match="amqp://"):
         broker.validate("sqs://queue")
-    code = "import django; django.setup()"
-    for value, expected in (("kafka://x", "CELERY_BROKER_URL: expected one of"),
-                            ("amqp://u:change-me-rabbitmq-password@rabbitmq/x", "placeholder")):  # fmt: skip
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CELERY_BROKER_URL": value}
-        result = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True,
-                                timeout=120, check=False)  # fmt: skip
-        assert result.returncode != 0 and expected in result.stderr, result.stderr[-2000:]
+    # A placeholder password is refused too: tests/test_security_settings.py.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CELERY_BROKER_URL": "kafka://x"}
+    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=BASE_DIR, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert result.returncode != 0 and "CELERY_BROKER_URL: expected one of" in result.stderr, result.stderr[-2000:]
 
 
 @pytest.mark.slow
