@@ -25,7 +25,7 @@ import math
 from typing import Any
 from urllib.parse import urlsplit
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Exchange, Queue, binding
 
 from core.topology import DETECT, QUEUES
 
@@ -34,9 +34,14 @@ REDIS_SCHEMES = frozenset({"redis", "rediss", "redis+socket"})
 
 EXCHANGE = "trafficsite"
 # Where RabbitMQ puts a message of a quorum queue that was delivered DELIVERY_LIMIT times and never
-# acknowledged (each worker that took it died). No worker consumes it: an operator looks at it (the
-# gauge trafficsite_queue_depth{queue="dead-letter"}) and moves it back once the cause is fixed.
+# acknowledged (each worker that took it died), or that a worker rejected (an unknown task, a body it
+# cannot decode). No worker consumes it: an operator looks at it (the gauge
+# trafficsite_queue_depth{queue="dead-letter"}) and moves it back once the cause is fixed. Expired
+# messages (a ping nobody answered, a periodic run overtaken by the next) are dead-lettered too, with
+# reason "expired": the headers exchange drops those (all-with-x: match on RabbitMQ's x- headers).
 DEAD_LETTER = "dead-letter"
+DEAD_LETTER_EXCHANGE = "trafficsite.dead-letter"
+DEAD_LETTER_REASONS = ("delivery_limit", "rejected")
 # Redeliveries a message may have before it is dead-lettered. Far above what a run of worker kills
 # does to one message (each kill returns it once), low enough that a poison message stops after a
 # few minutes of restarts (the launcher's back-off caps at 10 s).
@@ -73,20 +78,24 @@ def amqp_queues(names: tuple[str, ...] = QUEUES) -> list[Queue]:
             arguments = {
                 "x-queue-type": "quorum",
                 "x-delivery-limit": DELIVERY_LIMIT,
-                # The default exchange routes by queue name: no exchange of our own to declare.
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": DEAD_LETTER,
+                "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
             }
         queues.append(Queue(name, exchange, routing_key=name, durable=True, queue_arguments=arguments))
     return queues
 
 
 def dead_letter_queue() -> Queue:
-    return Queue(DEAD_LETTER, durable=True, queue_arguments={"x-queue-type": "quorum"})
+    exchange = Exchange(DEAD_LETTER_EXCHANGE, type="headers", durable=True)
+    bindings = [
+        binding(exchange, arguments={"x-match": "all-with-x", "x-first-death-reason": reason})
+        for reason in DEAD_LETTER_REASONS
+    ]
+    return Queue(DEAD_LETTER, bindings=bindings, durable=True, queue_arguments={"x-queue-type": "quorum"})
 
 
 def declare_dead_letter(connection: Connection) -> None:
-    """Declared by every worker at start: a dead-lettered message with nowhere to go would be dropped."""
+    """Declared by every worker at start (the exchange, its bindings, the queue): a dead-lettered
+    message with nowhere to go would be dropped."""
     dead_letter_queue()(connection.default_channel).declare()
 
 
@@ -97,7 +106,7 @@ def amqp_queue_depths(url: str, queues: tuple[str, ...], timeout_s: float = 5.0)
     depths: dict[str, int] = {}
     with Connection(url, connect_timeout=timeout_s) as connection:
         for name in queues:
-            channel = connection.channel()  # a failed passive declare closes its channel
+            channel: Any = connection.channel()  # py-amqp's; a failed passive declare closes it
             try:
                 depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
             except connection.channel_errors:

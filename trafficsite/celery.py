@@ -16,16 +16,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trafficsite.settings")
 class App(Celery):
     """Celery, with what RabbitMQ's native delayed delivery and the detect queue need of a send."""
 
-    def send_task(self, name: str, *args: Any, countdown: float | None = None, **options: Any) -> Any:
+    def send_task(self, name: str, *args: Any, **options: Any) -> Any:
         if broker.is_amqp(str(self.conf.broker_url)):
             # Every send passes here (a task's apply_async and retry too): sub-second countdowns
             # cannot be routed through the delay queues (core/broker.py).
-            countdown = broker.whole_countdown(countdown)
+            options["countdown"] = broker.whole_countdown(options.get("countdown"))
             queue = options.get("queue")
             if getattr(queue, "name", queue) in broker.CLASSIC_QUEUES:
                 # A frame is stale within seconds: kept in memory, confirmed without a disk write.
                 options.setdefault("delivery_mode", 1)
-        return super().send_task(name, *args, countdown=countdown, **options)
+        return super().send_task(name, *args, **options)
 
 
 app = App("trafficsite")
