@@ -47,9 +47,13 @@ def queue_depths(queues: tuple[str, ...] = QUEUES) -> dict[str, int]:
     url = settings.CELERY_BROKER_URL
     if broker.is_amqp(url):
         return broker.amqp_queue_depths(url, queues)
-    # The usual case: the broker is our own Redis (settings derive both from REDIS_URL).
-    client = get_redis() if url == settings.CELERY_RESULT_BACKEND else redis.Redis.from_url(url)
-    return redis_queue_depths(client, queues)
+    if url == settings.CELERY_RESULT_BACKEND:  # the usual case: the broker is our own Redis
+        return redis_queue_depths(get_redis(), queues)
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return redis_queue_depths(client, queues)
+    finally:
+        client.close()
 
 
 def watched_queues() -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from amqp.exceptions import AMQPError
 from django.conf import settings
 from kombu import Connection, Exchange
 from kombu.exceptions import OperationalError
@@ -29,7 +30,7 @@ from kombu.transport.native_delayed_delivery import (
 
 from alerts.models import Alert
 from core import broker
-from core.topology import ALERTS, MAINTENANCE, QUEUES
+from core.topology import ALERTS, DETECT, MAINTENANCE, QUEUES
 from tests.factories import make_camera
 from tests.support.waiting import wait_for
 from tests.workers import WorkerProcess
@@ -48,14 +49,17 @@ def amqp_url() -> str:
     try:
         with Connection(url, connect_timeout=5) as connection:
             connection.ensure_connection(max_retries=0)
-    except (OperationalError, OSError) as exc:  # most likely the virtual host is missing
+    except (OperationalError, OSError, AMQPError) as exc:  # most likely "NOT_ALLOWED - vhost ... not found"
         vhost = urlsplit(url).path.lstrip("/")
         user = urlsplit(url).username or "guest"
-        created = subprocess.run(["rabbitmqctl", "add_vhost", vhost], capture_output=True, text=True, check=False)
-        subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
-                       capture_output=True, check=False)  # fmt: skip
-        if created.returncode != 0:
-            why = created.stderr.strip()
+        try:
+            created = subprocess.run(["rabbitmqctl", "add_vhost", vhost], capture_output=True, text=True, check=False)
+            subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+                           capture_output=True, check=False)  # fmt: skip
+            why = created.stderr.strip() if created.returncode != 0 else ""
+        except FileNotFoundError:
+            why = "rabbitmqctl is not installed (scripts/system-deps.sh installs RabbitMQ)"
+        if why:
             pytest.fail(f"RabbitMQ refused {vhost!r} ({exc}) and rabbitmqctl could not create it: {why}")
     return url
 
@@ -173,7 +177,8 @@ def test_a_message_that_keeps_coming_back_is_dead_lettered_after_the_delivery_li
 @pytest.mark.slow
 def test_a_sub_second_countdown_is_sent_and_arrives_through_the_delay_queues(empty_queues: str) -> None:
     """Retries wait in RabbitMQ (native delayed delivery), not in a worker's memory; Celery cannot route
-    a countdown under one second, so sends round it up (trafficsite.celery.App)."""
+    a countdown under one second, so sends round it up (trafficsite.celery.App). A frame's detect task
+    is sent transient (no disk write), alert work persistent."""
     with Connection(empty_queues) as connection:
         declare_native_delayed_delivery_exchanges_and_queues(connection, "quorum")  # as a worker does at start
         bind_queue_to_native_delayed_delivery_exchange(connection, broker.amqp_queues((MAINTENANCE,))[0])
@@ -182,6 +187,8 @@ def test_a_sub_second_countdown_is_sent_and_arrives_through_the_delay_queues(emp
         "from core.taskbase import send\n"
         "from tests.celery_tasks import FAILS_PERMANENTLY\n"
         "send(FAILS_PERMANENTLY, 'later', countdown=0.4)\n"
+        "from core.topology import DETECT_FRAME\n"
+        "send(DETECT_FRAME, kwargs={'camera_id': 0, 'seq': 0, 'frame_key': 'none'})\n"
         "print('sent', flush=True)\n"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CELERY_BROKER_URL": empty_queues}
@@ -194,6 +201,11 @@ def test_a_sub_second_countdown_is_sent_and_arrives_through_the_delay_queues(emp
     # Its routing key says the delay it was routed through: 28 bits of 1 s, then the queue.
     assert message.delivery_info["routing_key"] == ".".join("0" * 27 + "1") + ".maintenance"
     assert message.headers["task"] == "tests.fails_permanently"
+    assert message.properties["delivery_mode"] == 2
+    with Connection(empty_queues) as connection:
+        detect = broker.amqp_queues((DETECT,))[0](connection.default_channel)
+        frame = wait_for(lambda: detect.get(no_ack=True), 10, "the detect task")
+    assert frame.headers["task"] == "detection.detect_frame" and frame.properties["delivery_mode"] == 1
 
 
 def test_countdowns_round_up_to_whole_seconds() -> None:
