@@ -34,6 +34,7 @@ from core.topology import ALERTS, DETECT, MAINTENANCE, QUEUES
 from tests.factories import make_camera
 from tests.support.waiting import wait_for
 from tests.workers import WorkerProcess
+from trafficsite import redeliver
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -262,3 +263,9 @@ def test_readiness_pings_and_queue_depths_go_through_rabbitmq(empty_queues: str,
         assert depths == str({"detect": 0, "llm": 0, "alerts": 2, "maintenance": 0, "dead-letter": 0})
     finally:
         worker.stop()
+
+
+def test_the_launcher_leaves_redelivery_to_rabbitmq_and_does_it_itself_on_redis() -> None:
+    assert redeliver.redis_broker_url({"REDIS_URL": "unix:///tmp/r.sock?db=0"}) == "unix:///tmp/r.sock?db=0"
+    assert redeliver.redis_broker_url({"REDIS_URL": "redis://a/0", "CELERY_BROKER_URL": "redis://b/1"}) == "redis://b/1"
+    assert redeliver.redis_broker_url({"REDIS_URL": "redis://a/0", "CELERY_BROKER_URL": "amqp://u:p@r/v"}) is None
