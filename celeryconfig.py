@@ -12,13 +12,19 @@ Queues and their contracts:
 Queue names, routes and time limits live in core/topology.py; per-task settings (acks-late,
 retries) sit on the task decorators in each app; the values here are the defaults and the
 broker-wide guarantees they rely on.
+
+The broker is Redis unless CELERY_BROKER_URL names RabbitMQ (core/broker.py says why and how the
+queues are declared there); results stay in Redis either way.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from kombu import Exchange, Queue
 
+from core import broker
 from core.topology import (
     BROKER_KEY_PREFIX,
     DEFAULT_SOFT_TIME_LIMIT_S,
@@ -29,18 +35,32 @@ from core.topology import (
 )
 
 broker_url = settings.CELERY_BROKER_URL
-result_backend = settings.CELERY_BROKER_URL
-broker_transport_options = {
-    "visibility_timeout": VISIBILITY_TIMEOUT_S,
-    "global_keyprefix": BROKER_KEY_PREFIX,
-    # Lower numbers are served first inside one queue (kombu emulates priorities on Redis).
-    "queue_order_strategy": "priority",
-    # kombu's BRPOP waits 1 s; an explicit socket timeout well above it (redis-py's own default is
-    # 5 s in version 8) lets a publish on a dead connection fail instead of hanging for ever.
-    "socket_timeout": 30,
-    "socket_connect_timeout": 5,
-}
+result_backend = settings.CELERY_RESULT_BACKEND
 result_backend_transport_options = {"global_keyprefix": BROKER_KEY_PREFIX}
+broker_transport_options: dict[str, Any]
+task_queues: list[Queue]
+if broker.is_amqp(broker_url):
+    # RabbitMQ gives a dead consumer's unacknowledged messages back at once: no visibility timeout.
+    broker_transport_options = {"confirm_publish": True}  # a publish returns once the broker has it
+    broker_heartbeat = broker.HEARTBEAT_S
+    task_queues = broker.amqp_queues(QUEUES)
+    task_default_exchange_type = "topic"  # native delayed delivery needs it (core/broker.py)
+    # Quorum queues have no global QoS: each worker's prefetch is per consumer (Celery detects it).
+    worker_detect_quorum_queues = True
+    broker_native_delayed_delivery_queue_type = "quorum"
+else:
+    broker_transport_options = {
+        "visibility_timeout": VISIBILITY_TIMEOUT_S,
+        "global_keyprefix": BROKER_KEY_PREFIX,
+        # Lower numbers are served first inside one queue (kombu emulates priorities on Redis).
+        "queue_order_strategy": "priority",
+        # kombu's BRPOP waits 1 s; an explicit socket timeout well above it (redis-py's own default is
+        # 5 s in version 8) lets a publish on a dead connection fail instead of hanging for ever.
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+    }
+    _exchange = Exchange(broker.EXCHANGE, type="direct")
+    task_queues = [Queue(name, _exchange, routing_key=name) for name in QUEUES]
 broker_connection_retry_on_startup = True
 worker_cancel_long_running_tasks_on_connection_loss = True
 
@@ -52,10 +72,8 @@ result_expires = 3600
 timezone = "UTC"
 enable_utc = True
 
-_exchange = Exchange("trafficsite", type="direct")
-task_queues = [Queue(name, _exchange, routing_key=name) for name in QUEUES]
 task_default_queue = MAINTENANCE
-task_default_exchange = "trafficsite"
+task_default_exchange = broker.EXCHANGE
 task_default_routing_key = MAINTENANCE
 # No task_routes: each task's queue is stated once, on its route (core/topology.py), which its
 # decorator and every sender use.

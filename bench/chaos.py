@@ -5,11 +5,14 @@ and the faults of issue 15 applied one after the other; ends with one line:
 
     .venv/bin/python bench/chaos.py [--kills 20] [--redis-url redis://127.0.0.1:6379/3]
                                     [--database-url postgres://postgres@127.0.0.1:5432/trafficsite_chaos]
+                                    [--broker-url amqp://guest:guest@127.0.0.1:5672/trafficsite_chaos]
 
 What it does:
 - Starts ``python -m trafficsite.launcher`` in a fresh data folder (embedded Redis and SQLite unless
   --redis-url / --database-url say otherwise; with --redis-url this script starts that Redis itself,
-  on the URL's port with the append-only file, so that it can restart it).
+  on the URL's port with the append-only file, so that it can restart it). --broker-url puts the
+  Celery queues on RabbitMQ (a virtual host of its own: its task queues are emptied first), so the
+  broker, not the launcher, gives a killed worker's reserved tasks back.
 - Serves the composed demo street clip (speeder, tailgating pair, near miss: events every loop)
   from GStreamer's RTSP server and points the calibrated demo camera at it (the other demo camera is
   disabled, to leave the CPUs to this one).
@@ -171,11 +174,26 @@ def start_own_redis(url: str, folder: Path) -> subprocess.Popen[bytes]:
                              "--appendfsync", "everysec", "--dir", str(folder), "--loglevel", "warning"])  # fmt: skip
 
 
+def empty_amqp_queues(url: str) -> None:
+    """Only this run's tasks in the virtual host: its task queues (as the workers declare them) emptied."""
+    from kombu import Connection
+
+    from core import broker
+    from core.topology import QUEUES
+
+    with Connection(url, connect_timeout=10) as connection:
+        for queue in [*broker.amqp_queues(QUEUES), broker.dead_letter_queue()]:
+            bound = queue(connection.default_channel)
+            bound.declare()
+            log(f"RabbitMQ queue {queue.name}: {bound.purge()} old message(s) removed")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs of whole llm/alerts/detect workers")
     parser.add_argument("--redis-url", default="", help="a TCP Redis this script starts and restarts (free port)")
     parser.add_argument("--database-url", default="", help="PostgreSQL instead of the embedded SQLite")
+    parser.add_argument("--broker-url", default="", help="RabbitMQ for the Celery queues (amqp://...)")
     parser.add_argument("--keep", action="store_true", help="keep the data folder (logs) afterwards")
     args = parser.parse_args()
 
@@ -190,6 +208,9 @@ def main() -> int:
         time.sleep(0.5)
     if args.database_url:
         env["DATABASE_URL"] = args.database_url
+    if args.broker_url:
+        empty_amqp_queues(args.broker_url)
+        env["CELERY_BROKER_URL"] = args.broker_url
     log(f"data folder {data}; starting the launcher on port {port}")
     launcher = Launcher(data, env, port)
     rtsp: RtspServer | None = None
@@ -199,9 +220,8 @@ def main() -> int:
         wait(launcher.ready.is_set, 600, "the system to be ready")
         log(f"ready after {time.monotonic() - started:.0f} s")
         # This process reads the same database and Redis as the launcher's children.
-        os.environ.update(
-            {k: v for k, v in env.items() if k in ("TRAFFICSITE_DATA_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-        )
+        shared = ("TRAFFICSITE_DATA_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL")
+        os.environ.update({k: v for k, v in env.items() if k in shared})
         os.environ["DJANGO_SECRET_KEY"] = (data / "secret_key").read_text().strip()
         os.environ["REDIS_URL"] = args.redis_url or f"unix://{data / 'redis.sock'}?db=0"
         os.environ.setdefault("DJANGO_HTTPS", "false")

@@ -42,7 +42,8 @@ DATASOURCE_FILE = COMPOSE_DIR / "grafana" / "provisioning" / "datasources" / "pr
 METRICS_DOC = ROOT / "docs" / "metrics.md"
 
 # Processes of the platform besides one worker per queue; consoles that must stay on loopback.
-REQUIRED_SERVICES = {"postgres", "redis", "migrate", "web", "capture", "beat", "flower", "prometheus", "grafana"}
+REQUIRED_SERVICES = {"postgres", "redis", "rabbitmq", "migrate", "web", "capture", "beat", "flower", "prometheus",
+                     "grafana"}  # fmt: skip
 LOOPBACK_ONLY = {"flower", "prometheus", "grafana"}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|_KEYS?$|BASIC_AUTH")
 START_SCRIPT_HEADER = "set -o errexit -o pipefail -o nounset"

@@ -21,9 +21,8 @@ from django.utils.module_loading import import_string
 from prometheus_client import Gauge
 
 from core.collectors import COLLECTORS
-from core.health import live_supervisors, queue_depths
+from core.health import live_supervisors, queue_depths, watched_queues
 from core.redisclient import get_redis
-from core.topology import QUEUES
 
 # One maintenance worker child sets these; "mostrecent" keeps the latest write across children.
 QUEUE_DEPTH = Gauge(
@@ -45,7 +44,7 @@ GAUGES_COLLECTED = Gauge(
 def collect() -> dict[str, Any]:
     """Set the periodic gauges; returns what it set (the task's result, handy in a shell)."""
     client = get_redis()
-    depths = queue_depths(client, QUEUES)
+    depths = queue_depths(watched_queues())
     for queue, depth in depths.items():
         QUEUE_DEPTH.labels(queue).set(depth)
     supervisors = live_supervisors(client)

@@ -13,8 +13,10 @@ from typing import Any
 import redis
 from celery.exceptions import TaskRevokedError
 from celery.exceptions import TimeoutError as CeleryTimeoutError
+from django.conf import settings
 
-from core.redisclient import key
+from core import broker
+from core.redisclient import get_redis, key
 from core.tasks import ping
 from core.topology import BROKER_KEY_PREFIX, QUEUES
 
@@ -40,7 +42,26 @@ def ping_queues(queues: tuple[str, ...] = QUEUES, timeout_s: float = 10.0) -> di
     return answers
 
 
-def queue_depths(client: redis.Redis, queues: tuple[str, ...] = QUEUES) -> dict[str, int]:
+def queue_depths(queues: tuple[str, ...] = QUEUES) -> dict[str, int]:
+    """Messages waiting in each queue of the broker in use (RabbitMQ or Redis); not those reserved."""
+    url = settings.CELERY_BROKER_URL
+    if broker.is_amqp(url):
+        return broker.amqp_queue_depths(url, queues)
+    if url == settings.CELERY_RESULT_BACKEND:  # the usual case: the broker is our own Redis
+        return redis_queue_depths(get_redis(), queues)
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return redis_queue_depths(client, queues)
+    finally:
+        client.close()
+
+
+def watched_queues() -> tuple[str, ...]:
+    """The queues whose depth is a gauge: every task queue, and on RabbitMQ the dead-letter queue."""
+    return (*QUEUES, broker.DEAD_LETTER) if broker.is_amqp(settings.CELERY_BROKER_URL) else QUEUES
+
+
+def redis_queue_depths(client: redis.Redis, queues: tuple[str, ...] = QUEUES) -> dict[str, int]:
     """Messages waiting in each queue, all priority steps together (what kombu's qsize counts)."""
     pipe = client.pipeline(transaction=False)
     for queue in queues:

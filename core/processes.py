@@ -81,10 +81,11 @@ class ProcessSpec:
 
 # Flower only watches the broker: it gets neither the database password, nor DashScope keys, nor the
 # site's secret key (it loads the settings to build the Celery app, so it gets a throw-away key).
-# TEST_REDIS_URL: what tests/settings.py reads REDIS_URL from.
+# TEST_REDIS_URL: what tests/settings.py reads REDIS_URL from. CELERY_BROKER_URL: the broker it watches
+# when that is RabbitMQ (core/broker.py).
 FLOWER_ENV_KEEP = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
-                             "REDIS_URL", "DJANGO_SETTINGS_MODULE", "TRAFFICSITE_DATA_DIR", "LOG_LEVEL",
-                             "LOG_FORMAT", "TEST_REDIS_URL"})  # fmt: skip
+                             "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "TRAFFICSITE_DATA_DIR",
+                             "LOG_LEVEL", "LOG_FORMAT", "TEST_REDIS_URL"})  # fmt: skip
 
 
 def flower_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -2,8 +2,9 @@
 # Debian packages the tests need: real RTSP servers (GStreamer's, driven from the system Python; VLC's),
 # ffmpeg to make a long looping clip for it, promtool (from the prometheus package) to check
 # the Prometheus configuration and every metrics endpoint, headless Chromium and its WebDriver for
-# the dashboard's browser tests, and the Mosquitto MQTT broker (the tests start their own on a free
-# port). Installs only what is missing (needs root).
+# the dashboard's browser tests, the Mosquitto MQTT broker (the tests start their own on a free
+# port), and RabbitMQ (the Celery broker of compose; its tests use a virtual host of their own).
+# Installs only what is missing (needs root).
 set -o errexit -o pipefail -o nounset
 
 need=()
@@ -19,11 +20,13 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+[ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[deps] installing ${need[*]}"
   apt-get update -qq
-  # Only promtool is wanted from the prometheus package, and mosquitto's binary: a policy-rc.d that
-  # forbids service starts (exit 101, Debian's convention) keeps their postinst from starting servers.
+  # Only promtool is wanted from the prometheus package, and the binaries of mosquitto and
+  # rabbitmq-server (.ci/run starts RabbitMQ itself): a policy-rc.d that forbids service starts
+  # (exit 101, Debian's convention) keeps their postinst from starting servers.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT

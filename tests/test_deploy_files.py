@@ -8,6 +8,7 @@ import importlib
 import json
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
@@ -15,6 +16,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from compose import validate
+from core.topology import QUEUES
 from tests.support.scrape import METRICS_AUTH, family_names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +70,25 @@ def test_every_queue_has_its_worker_and_the_stack_is_complete(compose) -> None:
     # Web, beat and Flower must not write multiprocess files they never serve.
     for name in ("web", "beat", "flower", "migrate"):
         assert "PROMETHEUS_MULTIPROC_DIR" not in services[name]["environment"]
+
+
+def test_the_celery_queues_are_on_a_durable_rabbitmq_with_a_health_check(compose) -> None:
+    """Compose runs on several containers (and hosts): RabbitMQ, not Redis, is its broker (core/broker.py)."""
+    raw, doc = compose
+    rabbitmq = doc["services"]["rabbitmq"]
+    assert rabbitmq["image"].startswith("rabbitmq:3.")
+    assert "rabbitmq-data:/var/lib/rabbitmq" in rabbitmq["volumes"] and "rabbitmq-data" in doc["volumes"]
+    assert rabbitmq["hostname"] == "rabbitmq"  # the node name, and so the data folder, survives re-creation
+    assert rabbitmq["healthcheck"]["test"][:2] == ["CMD", "rabbitmq-diagnostics"]
+    assert raw["services"]["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_PASS"].startswith("${RABBITMQ_PASSWORD:?")
+    user, vhost = rabbitmq["environment"]["RABBITMQ_DEFAULT_USER"], rabbitmq["environment"]["RABBITMQ_DEFAULT_VHOST"]
+    for name in ("web", "capture", "beat", "flower", *(f"worker-{queue}" for queue in QUEUES)):
+        service = doc["services"][name]
+        url = urlsplit(service["environment"]["CELERY_BROKER_URL"])
+        assert (url.scheme, url.hostname, url.username, url.path) == ("amqp", "rabbitmq", user, f"/{vhost}"), name
+        assert url.password == doc["services"]["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_PASS"]
+        assert service["depends_on"]["rabbitmq"] == {"condition": "service_healthy"}, name
+        assert service["environment"]["REDIS_URL"].startswith("redis://"), name  # results, frames, leases
 
 
 def test_secrets_come_from_the_environment_and_are_required(compose) -> None:
@@ -246,6 +267,6 @@ def test_validate_deploy_script_passes_its_static_checks() -> None:
         ["scripts/validate-deploy.sh", "--static"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "[validate] compose file (13 services): ok" in result.stdout
+    assert "[validate] compose file (14 services): ok" in result.stdout
     assert "[validate] prometheus configuration and rules: ok" in result.stdout
     assert "[validate] grafana dashboards (4): ok" in result.stdout

@@ -28,6 +28,7 @@ SETUP = ["-c", "import django; django.setup(); from django.conf import settings;
         ("DATABASE_URL", f"postgres://trafficsite:{EXAMPLE['POSTGRES_PASSWORD']}@127.0.0.1:5432/trafficsite"),
         ("METRICS_TOKEN", "change-me-metrics-token"),
         ("REDIS_URL", f"redis://:{EXAMPLE['REDIS_PASSWORD']}@127.0.0.1:6379/14"),
+        ("CELERY_BROKER_URL", f"amqp://trafficsite:{EXAMPLE['RABBITMQ_PASSWORD']}@127.0.0.1:5672/trafficsite"),
     ],
 )
 def test_a_placeholder_secret_from_the_example_stops_the_process(name: str, value: str) -> None:

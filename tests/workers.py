@@ -22,8 +22,11 @@ class WorkerProcess:
         database_url: str,
         concurrency: int = 2,
         extra_env: dict[str, str] | None = None,
+        own_session: bool = False,
     ) -> None:
         self.name = name
+        # In a session of its own, as the launcher starts workers: kill_whole() reaches its pool too.
+        self.own_session = own_session
         self.argv = worker_argv(
             queues,
             name,
@@ -48,8 +51,25 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=self.own_session)  # fmt: skip
         return self
+
+    def kill_whole(self) -> None:
+        """SIGKILL the worker and its pool processes at once, as the OOM killer or a host crash would."""
+        assert self.proc is not None and self.own_session, "only a worker started in its own session"
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def wait_log(self, text: str, timeout_s: float = 90.0) -> None:
+        """Until the worker's log says ``text`` (a worker on another broker than the tests' own)."""
+        deadline = time.monotonic() + timeout_s
+        while text not in self.log_path.read_text(errors="replace"):
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited early:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker {self.name}: no {text!r} after {timeout_s} s:\n{self.log()}")
+            time.sleep(0.1)
 
     def wait_ready(self, queues: tuple[str, ...], timeout_s: float = 90.0) -> None:
         from core.health import ping_queues

@@ -6,13 +6,29 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_shutdown
+from celery.signals import worker_init, worker_process_shutdown, worker_ready
 
-from core import celery_hooks, schedule
+from core import broker, celery_hooks, schedule
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trafficsite.settings")
 
-app = Celery("trafficsite")
+
+class App(Celery):
+    """Celery, with what RabbitMQ's native delayed delivery and the detect queue need of a send."""
+
+    def send_task(self, name: str, *args: Any, **options: Any) -> Any:
+        if broker.is_amqp(str(self.conf.broker_url)):
+            # Every send passes here (a task's apply_async and retry too): sub-second countdowns
+            # cannot be routed through the delay queues (core/broker.py).
+            options["countdown"] = broker.whole_countdown(options.get("countdown"))
+            queue = options.get("queue")
+            if getattr(queue, "name", queue) in broker.CLASSIC_QUEUES:
+                # A frame is stale within seconds: kept in memory, confirmed without a disk write.
+                options.setdefault("delivery_mode", 1)
+        return super().send_task(name, *args, **options)
+
+
+app = App("trafficsite")
 # The app of every thread too: core sends tasks through celery.current_app (it imports no app), and a
 # thread that never set one (the evaluate command's camera loop) would otherwise get Celery's
 # unconfigured fallback app, whose default broker is amqp://localhost.
@@ -31,6 +47,14 @@ def _serve_metrics(**kwargs: Any) -> None:
     from core import metrics
 
     metrics.serve()
+
+
+@worker_ready.connect
+def _declare_dead_letter(sender: Any = None, **kwargs: Any) -> None:
+    """On RabbitMQ, the queue that takes what the task queues dead-letter exists before anything is."""
+    if broker.is_amqp(str(app.conf.broker_url)):
+        with app.connection_for_write() as connection:
+            broker.declare_dead_letter(connection)
 
 
 @worker_process_shutdown.connect

@@ -165,6 +165,8 @@ def prepare_env(args: argparse.Namespace) -> tuple[dict[str, str], Child | None]
         redis_proc, env["REDIS_URL"] = start_embedded_redis(data)
         chosen["REDIS_URL"] = env["REDIS_URL"]
     write_local_env(data, chosen)
+    if redeliver.redis_broker_url(env) is None:
+        log("Celery queues on the broker of CELERY_BROKER_URL (RabbitMQ: it redelivers a dead worker's tasks)")
     if not env.get("MQTT_URL") and port_answers("127.0.0.1", 1883):
         env["MQTT_URL"] = "mqtt://127.0.0.1:1883"
         log("publishing alerts to the MQTT broker on 127.0.0.1:1883 (trafficsite/cameras/<id>/alerts)")
@@ -291,7 +293,8 @@ def supervise(procs: list[Child], env: dict[str, str], stop: list[bool]) -> int:
     write_state(state_file, {})
     waiting: set[str] = set()  # dead, restart not yet due
     next_write = 0.0
-    redis_watch = redeliver.RedisWatch(env.get("REDIS_URL"))
+    broker_redis = redeliver.redis_broker_url(env)  # None on RabbitMQ: it redelivers by itself
+    redis_watch = redeliver.RedisWatch(broker_redis)
     while not stop:
         time.sleep(0.2)
         redis_watch.check(log)
@@ -307,7 +310,7 @@ def supervise(procs: list[Child], env: dict[str, str], stop: list[bool]) -> int:
                 loop = " (crash loop: see /readyz)" if child.policy.crash_loop else ""
                 log(f"{child.name} exited with code {code}; restarting it in {delay:.0f} s{loop}")
                 reap(child)
-                redeliver.after_exit(child.name, env.get("REDIS_URL"), log)
+                redeliver.after_exit(child.name, broker_redis, log)
             if child.policy.due():
                 waiting.discard(child.name)
                 child.start(env)

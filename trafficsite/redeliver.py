@@ -9,6 +9,10 @@ the head of the queue (kombu's own ``restore_by_tag``) before it starts the work
 can be redelivered are idempotent (the alert's idempotency key, the LLM step's claim), so a message
 whose work was half done is safe to run again.
 
+With RabbitMQ as the broker (CELERY_BROKER_URL=amqp://...) none of this is needed: the broker
+itself gives a dead consumer's messages back when its connection drops (core/broker.py), on one
+host or many, and :func:`redis_broker_url` tells the launcher to leave it to the broker.
+
 Free of Django at import time, like the launcher; the Celery and kombu pieces load on first use.
 """
 
@@ -16,10 +20,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.topology import BROKER_KEY_PREFIX
+
+
+def redis_broker_url(environ: Mapping[str, str]) -> str | None:
+    """The Redis that carries the Celery queues, or None when the broker is RabbitMQ (or unknown)."""
+    from core.broker import is_amqp
+
+    broker = environ.get("CELERY_BROKER_URL", "")
+    if broker:
+        return None if is_amqp(broker) else broker
+    return environ.get("REDIS_URL") or None
 
 
 def restore_unacked(redis_url: str, queues: set[str]) -> int:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from core import topology
+from core import broker, topology
 from core.netguard import parse_networks
 from trafficsite import redisurl
 from trafficsite.env import (
@@ -154,7 +154,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: broker, results, cache, channel layer, frame store, key pool ----------------------
 REDIS_URL = redisurl.validate(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
 refuse_placeholder("REDIS_URL (REDIS_PASSWORD)", urlsplit(REDIS_URL).password or "")
-CELERY_BROKER_URL = redisurl.for_celery(REDIS_URL)
+# Redis carries the Celery queues too unless CELERY_BROKER_URL names RabbitMQ (amqp://), which gives
+# a dead worker's reserved tasks back at once on any number of hosts (docs/failure-behaviour.md).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or redisurl.for_celery(REDIS_URL)
+try:
+    broker.validate(CELERY_BROKER_URL)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"CELERY_BROKER_URL: {exc}") from None
+refuse_placeholder("CELERY_BROKER_URL (RABBITMQ_PASSWORD)", urlsplit(CELERY_BROKER_URL).password or "")
+CELERY_RESULT_BACKEND = redisurl.for_celery(REDIS_URL)
 
 CACHES = {
     "default": {
