@@ -97,6 +97,20 @@ COCO_CLASSES: tuple[str, ...] = (
     "hair drier",
     "toothbrush",
 )
+# A camera's confidence threshold starts and confirms a track; detections down to the tracking floor
+# only keep an existing track going (ByteTrack's second association: a cyclist half-hidden or seen at
+# 0.2 for a few frames is still the cyclist that was seen at 0.6). Never below the floor: under it,
+# boxes are mostly clutter.
+DEFAULT_CONFIDENCE = 0.35
+TRACKING_FLOOR_CONFIDENCE = 0.1
+
+
+def detection_floor(confidence: float) -> float:
+    """The lowest confidence a camera's detections are kept at: the tracking floor, or lower if the
+    operator set the camera's threshold under it."""
+    return min(TRACKING_FLOOR_CONFIDENCE, confidence)
+
+
 ROAD_USER_CLASSES = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
 VEHICLE_CLASSES = frozenset({"car", "motorcycle", "bus", "truck"})
 # Vehicles a near miss is measured from: the cars, buses and trucks (a motorcyclist is one of the

@@ -73,7 +73,7 @@ class Camera(models.Model):
         help_text="Frames per second sent to the detector (sampled by frame timestamps).",
     )
     confidence_threshold = models.FloatField(
-        default=0.35, validators=[MinValueValidator(0.05), MaxValueValidator(0.95)]
+        default=camera_config.DEFAULT_CONFIDENCE, validators=[MinValueValidator(0.05), MaxValueValidator(0.95)]
     )
     classes = models.JSONField(
         "classes of interest",

@@ -37,7 +37,9 @@ ROUND_TRIP = Histogram(
     buckets=LATENCY_BUCKETS,
 )  # fmt: skip
 
-DETECTIONS = Counter("trafficsite_detections", "Objects detected, by class", ["cls"])
+DETECTIONS = Counter(
+    "trafficsite_detections", "Objects detected, by class (weak ones kept for tracking included)", ["cls"]
+)
 DETECT_LATENCY = Histogram(
     "trafficsite_detect_latency_seconds", "Model time per frame in the detect worker", buckets=LATENCY_BUCKETS
 )

@@ -14,7 +14,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from cameras.config import COCO_CLASSES, VEHICLE_CLASSES, VULNERABLE_CLASSES
+from cameras.config import (
+    COCO_CLASSES,
+    DEFAULT_CONFIDENCE,
+    VEHICLE_CLASSES,
+    VULNERABLE_CLASSES,
+    detection_floor,
+)
 from cameras.geometry import Homography
 from detection.detector import Box
 
@@ -48,6 +54,13 @@ class Track:
     track_id: int
     cls: str
     points: deque[TrackPoint] = field(default_factory=deque)
+    # Confidence summed per class over the track's detections: the detector calls a half-hidden car a
+    # "person" now and then, and a track must not keep the class of its first frame for ever.
+    votes: dict[str, float] = field(default_factory=dict)
+
+    def vote(self, cls: str, conf: float) -> None:
+        self.votes[cls] = self.votes.get(cls, 0.0) + conf
+        self.cls = max(self.votes, key=self.votes.__getitem__)
 
     @property
     def last(self) -> TrackPoint:
@@ -106,13 +119,17 @@ class _Detections:
 
 
 class CameraTracker:
-    def __init__(self, fps: float, *, track_buffer_s: float = LOST_S) -> None:
+    def __init__(self, fps: float, *, confidence: float = DEFAULT_CONFIDENCE, track_buffer_s: float = LOST_S) -> None:
+        """``confidence``: the camera's threshold. Detections at or over it start and carry tracks;
+        weaker ones, down to cameras.config.detection_floor, only keep an existing track going
+        (ByteTrack's second association), so a road user the detector is unsure of for a few frames
+        keeps its track and its measurements instead of breaking in two."""
         from ultralytics.trackers.byte_tracker import BYTETracker
 
         args = SimpleNamespace(
-            track_high_thresh=0.25,
-            track_low_thresh=0.1,
-            new_track_thresh=0.25,
+            track_high_thresh=confidence,
+            track_low_thresh=detection_floor(confidence),
+            new_track_thresh=confidence,
             track_buffer=max(1, round(track_buffer_s * fps)),  # in frames
             match_thresh=0.8,
             fuse_score=True,
@@ -139,7 +156,9 @@ class CameraTracker:
             track = self.tracks.get(tid)
             if track is None:
                 track = self.tracks[tid] = Track(tid, COCO_CLASSES[int(cls_id)], deque(maxlen=self._history_len))
-            track.points.append(TrackPoint(ts=ts, box=boxes[int(idx)].xyxy, conf=float(score)))
+            box = boxes[int(idx)]
+            track.points.append(TrackPoint(ts=ts, box=box.xyxy, conf=float(score)))
+            track.vote(box.cls, box.conf)
             seen.append(track)
         for tid in [t for t, track in self.tracks.items() if ts - track.last.ts > LOST_S]:
             del self.tracks[tid]

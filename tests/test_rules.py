@@ -290,3 +290,25 @@ def test_a_leader_stopping_at_a_crosswalk_is_not_tailgated() -> None:
     for seed in SEEDS:
         events = run({1: ("car", follower), 2: ("car", leader)}, 6.0, jitter=1.0, seed=seed)
         assert of_type(events, "tailgating") == [], (seed, events)
+
+
+def test_a_minimum_duration_counts_from_when_the_best_estimate_met_it() -> None:
+    # Far away the speed's lower bound tightens late; the estimate itself was over the threshold all
+    # along. The 0.5 s count from the estimate, the sure bound needs only SURE_CONFIRM_S of its own.
+    engine = TrafficRules(CameraContext(1, 50.0, ZONES, {}, H))
+    key = ("speeding", 1)
+    for ts in (0.0, 0.1, 0.2, 0.3):
+        assert engine._hold(key, ts, False, 0.5, likely=True) is None
+    assert engine._hold(key, 0.4, True, 0.5, likely=True) is None  # sure since now only
+    assert engine._hold(key, 0.5, True, 0.5, likely=True) is None
+    assert engine._hold(key, 0.6, True, 0.5, likely=True) == pytest.approx(0.5)  # met at 0.5 s
+
+
+def test_a_break_in_the_best_estimate_starts_the_count_again() -> None:
+    engine = TrafficRules(CameraContext(1, 50.0, ZONES, {}, H))
+    key = ("tailgating", 1)
+    assert engine._hold(key, 0.0, False, 1.0, likely=True) is None
+    assert engine._hold(key, 0.1, False, 1.0, likely=False) is None  # not even likely: count restarts
+    for ts in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1):
+        assert engine._hold(key, ts, ts >= 0.6, 1.0, likely=True) is None
+    assert engine._hold(key, 1.2, True, 1.0, likely=True) == pytest.approx(1.2)

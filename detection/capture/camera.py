@@ -22,6 +22,7 @@ import cv2
 from django.conf import settings
 from django.db import connections
 
+from cameras.config import detection_floor
 from cameras.live import snapshot_key, stats_key
 from cameras.models import Camera
 from core.health import CAPTURE_STATE_EVERY_S, publish_capture_state
@@ -126,7 +127,7 @@ class CameraLoop:
             homography=camera.homography,
         )
         self.rules = rules if rules is not None else TrafficRules(self.context)
-        self.tracker = CameraTracker(camera.detect_fps)
+        self.tracker = CameraTracker(camera.detect_fps, confidence=camera.confidence_threshold)
         self.gate = MotionGate(camera.motion_threshold) if camera.motion_gate else None
         self.reply_key = framestore.reply_key(camera.pk, session)
         self.in_flight: dict[int, Pending] = {}
@@ -219,7 +220,8 @@ class CameraLoop:
                     "seq": frame.seq,
                     "frame_key": fkey,
                     "reply_key": self.reply_key,
-                    "confidence": self.camera.confidence_threshold,
+                    # Weak detections too: the tracker keeps tracks going on them (CameraTracker).
+                    "confidence": detection_floor(self.camera.confidence_threshold),
                     "classes": list(self.camera.classes),
                     "size": [frame.image.shape[1], frame.image.shape[0]],
                 }

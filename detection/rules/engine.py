@@ -40,9 +40,14 @@ K_SPEED = 1.64  # one-sided 95 %: a speed is "over" only when its lower bound is
 K_BRAKE = 1.64  # one-sided 95 %, and it must hold for BRAKING_MIN_S
 K_HEADWAY = 1.0
 K_DISTANCE = 1.0
+K_WRONG_WAY = 1.64  # one-sided 95 %: the most severe alert, and a far jittery box can seem to go back
+K_MISS = 1.0  # a near miss: how close two road users will come, at its lower bound
 BRAKING_WINDOWS_S = (0.25, 0.4, 0.6, 0.9)  # deceleration: the smoothed speed lost over one of these
 BRAKING_MIN_S = 0.1  # and it must go on this long (a real braking lasts a second or more)
 MAX_PLAUSIBLE_DECEL = 12.0  # m/s^2: beyond what tyres can do, the measurement is wrong, not the driver
+# m/s^2, surely: no road vehicle gains speed this fast; a "braking" right after such a gain is a speed
+# bump made by a box that grew or slid for a few frames, not a driver.
+MAX_PLAUSIBLE_ACCEL = 5.0
 BRAKING_LOOKBACK_S = 1.5  # the speed braking started from: the best-known speed this long before
 STILL_MAX_SIGMA = 1.5  # m/s: a speed this uncertain cannot tell standing from crawling
 K_STILL = 1.64
@@ -51,6 +56,12 @@ STOP_DEBOUNCE_S = 0.5  # a standing road user has moved off once its speed has b
 STANDING_RULES = frozenset({"stalled_vehicle", "crosswalk_stop"})
 PLACE_AND_TIME_S = 2.0  # a moving event repeated this soon, where a vanished road user was, is the same one
 PLACE_RADIUS_M = 4.0
+# A condition timed over a minimum duration (speeding 0.5 s, tailgating 1 s) is timed from when its
+# best estimate first met it, as long as that held without a break; it fires once its sure version
+# (the confidence bound) has also held this long. A far road user's bound tightens only as it nears:
+# by then the violation has usually been going on for a while, and waiting out the whole minimum
+# duration again would only make the alert later, not surer.
+SURE_CONFIRM_S = 0.2
 NEAR_MISS_CONFIRM_S = 0.1  # two frames at 20 fps: one frame of crossed velocity vectors is not a near miss
 SEVERITY = {
     "speeding": 2,
@@ -90,6 +101,7 @@ class TrafficRules:
         self.road_users = RoadUsers()
         self.state: dict[int, _UserState] = {}
         self._since: dict[tuple[Any, ...], float] = {}
+        self._likely_since: dict[tuple[Any, ...], float] = {}  # condition key -> its best estimate met it since
         self._fire_of: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # condition key -> what happened
         self._fired: dict[tuple[Any, ...], tuple[float, bool]] = {}  # what happened -> (when, cleared since)
         self._reported: list[tuple[str, int, float, tuple[float, float]]] = []  # type, road user, when, where
@@ -172,6 +184,8 @@ class TrafficRules:
         alive = self.road_users.users
         for uid in [u for u in self.state if u not in alive]:
             del self.state[uid]
+        for key in [k for k in self._likely_since if not all(u in alive for u in k[1:] if isinstance(u, int))]:
+            del self._likely_since[key]
         for key in [k for k in self._since if not all(u in alive for u in k[1:] if isinstance(u, int))]:
             del self._since[key]
             self._fire_of.pop(key, None)
@@ -187,6 +201,7 @@ class TrafficRules:
         met: bool | None,
         min_duration_s: float,
         fire_key: tuple[Any, ...] | None = None,
+        likely: bool | None = None,
     ) -> float | None:
         """Track how long a condition holds; when it should fire now, return when its definition was met.
 
@@ -196,8 +211,17 @@ class TrafficRules:
         ``fire_key`` (default: the condition's key) is what happened: a second condition with the same
         fire key inside the cooldown is the same event (a near miss of one vehicle with a cyclist whose
         track broke in two), so it does not fire again.
+
+        ``likely``: whether the condition's best estimate (not its sure bound) meets it. When given, the
+        minimum duration counts from when the best estimate first met it without a break, and the
+        sure condition itself needs to have held only SURE_CONFIRM_S (or the minimum, if shorter).
         """
         fire_key = fire_key or key
+        if likely is not None:
+            if likely or met:
+                self._likely_since.setdefault(key, ts)
+            elif met is not None:
+                self._likely_since.pop(key, None)
         if met is None:
             return None
         if not met:
@@ -208,13 +232,18 @@ class TrafficRules:
             return None
         since = self._since.setdefault(key, ts)
         self._fire_of[key] = fire_key
-        if ts - since + 1e-6 < min_duration_s:
+        start = since
+        confirm_s = min_duration_s
+        if likely is not None:
+            start = min(since, self._likely_since.get(key, since))
+            confirm_s = min(SURE_CONFIRM_S, min_duration_s)
+        if ts - start + 1e-6 < min_duration_s or ts - since + 1e-6 < confirm_s:
             return None
         fired = self._fired.get(fire_key)
         if fired is not None and (not fired[1] or ts - fired[0] < self.cooldown_s):
             return None
         self._fired[fire_key] = (ts, False)
-        return since + min_duration_s
+        return start + min_duration_s
 
     def _holding(self, key: tuple[Any, ...]) -> bool:
         return key in self._since
@@ -256,13 +285,15 @@ class TrafficRules:
         # The smoothed speed a moment ago (the measurements after it halve its noise), on its own
         # clock: speeding when even its lower bound is over the threshold for the minimum time.
         lower = max(0.0, lagged.speed_ms - K_SPEED * lagged.speed_sigma) * 3.6
-        met = lower > (threshold * HYSTERESIS if self._holding(key) else threshold)
+        bar = threshold * HYSTERESIS if self._holding(key) else threshold
+        met = lower > bar
         samples = self._user_state(item.uid).samples.setdefault("speeding", [])
         if not met:
             samples.clear()
         else:
             samples.append((lagged.speed_ms * 3.6, lagged.speed_sigma * 3.6))
-        start = self._hold(key, lagged.ts, met, cfg["min_duration_s"])
+        likely = lagged.speed_ms * 3.6 > bar
+        start = self._hold(key, lagged.ts, met, cfg["min_duration_s"], likely=likely)
         if start is None:
             return []
         speed, sigma = _weighted_mean(samples)
@@ -307,10 +338,13 @@ class TrafficRules:
             # And it must be driving against the flow now, surely: its velocity along the flow is negative
             # even at its upper bound.
             along = motion.velocity[0] * zone.flow[0] + motion.velocity[1] * zone.flow[1]
+            # And it must surely be in this lane, not in the next one with the other flow.
+            across = motion.position_sigma_along((-zone.flow[1], zone.flow[0]))
             key = ("wrong_way", item.uid, zone.name)
             met = (
-                against - K_DISTANCE * sigma >= self.settings["wrong_way"]["min_distance_m"]
+                against - K_WRONG_WAY * sigma >= self.settings["wrong_way"]["min_distance_m"]
                 and along + K_SPEED * motion.velocity_sigma < 0
+                and zone.margin_m(motion.position) > K_WRONG_WAY * across
             )
             start = self._hold(key, frame.ts, met, 0.0)
             if start is not None:
@@ -364,6 +398,8 @@ class TrafficRules:
         # "From a reliably measured speed": its one-sigma lower bound, within this run of measurements.
         from_speed_lo = kin.max_smoothed_speed_lo(lagged.ts - BRAKING_LOOKBACK_S, lagged.ts, 1.0)
         met = decel_lo > threshold and decel <= MAX_PLAUSIBLE_DECEL and from_speed_lo * 3.6 >= cfg["min_speed_kmh"]
+        if met and kin.max_speed_rise(lagged.ts - BRAKING_LOOKBACK_S, lagged.ts, K_BRAKE) > MAX_PLAUSIBLE_ACCEL:
+            met = False
         start = self._hold(key, lagged.ts, met, BRAKING_MIN_S, fire_key=("hard_braking", item.uid))
         if start is None:
             return []
@@ -482,7 +518,7 @@ class TrafficRules:
                 samples.append((headway, headway_hi - headway))
             else:
                 samples.clear()
-            start = self._hold(key, frame.ts, met, cfg["min_duration_s"])
+            start = self._hold(key, frame.ts, met, cfg["min_duration_s"], likely=headway < threshold)
             if start is not None and best is not None:
                 value, sigma = _weighted_mean(samples)
                 events.append(
@@ -522,18 +558,29 @@ class TrafficRules:
             if vm.speed_lo(K_DISTANCE) * 3.6 <= cfg["min_speed_kmh"]:
                 continue
             for user in road_users:
+                if _seen_over(user.track, vehicle.track):
+                    continue
                 um = user.motion
                 dx, dy = um.position[0] - vm.position[0], um.position[1] - vm.position[1]
                 dvx, dvy = um.velocity[0] - vm.velocity[0], um.velocity[1] - vm.velocity[1]
                 distance = math.hypot(dx, dy)
                 ttc = _time_to_within(dx, dy, dvx, dvy, radius)
-                # Decide on the sure version: the two come within the radius even if their relative
-                # position is off by K sigma, at the moment of closest approach (positions and velocities
-                # both uncertain, the latter growing with the look-ahead).
+                # Decide on the sure version: the two come within the radius even if their closest
+                # approach is off by K sigma. How close they come depends on the errors across their
+                # relative motion (errors along it change when they meet, not how near): positions and
+                # velocities both, the latter growing with the look-ahead.
                 sigma_now = _distance_sigma(vm, um, (dx, dy))
+                across = _unit(-dvy, dvx) or _unit(dx, dy)
                 horizon = min(ttc if ttc is not None else cfg["ttc_s"], cfg["ttc_s"])
-                sigma = math.hypot(sigma_now, horizon * math.hypot(vm.velocity_sigma, um.velocity_sigma))
-                sure_radius = radius - K_DISTANCE * sigma
+                sigma = (
+                    math.hypot(
+                        _distance_sigma(vm, um, across),
+                        horizon * math.hypot(vm.velocity_sigma_along(across), um.velocity_sigma_along(across)),
+                    )
+                    if across is not None
+                    else sigma_now
+                )
+                sure_radius = radius - K_MISS * sigma
                 close = distance + K_DISTANCE * sigma_now < radius
                 sure_ttc = _time_to_within(dx, dy, dvx, dvy, sure_radius) if sure_radius > 0 else None
                 met = close or (sure_ttc is not None and sure_ttc < cfg["ttc_s"])
@@ -589,6 +636,11 @@ def _distance_sigma(a: Motion, b: Motion, delta: tuple[float, float]) -> float:
     return math.hypot(a.position_sigma_along(d), b.position_sigma_along(d))
 
 
+def _unit(x: float, y: float) -> tuple[float, float] | None:
+    norm = math.hypot(x, y)
+    return (x / norm, y / norm) if norm > 1e-6 else None
+
+
 def _cut_by_border(box: tuple[float, float, float, float], margin: float = 0.004) -> bool:
     x1, y1, x2, y2 = box
     return x1 <= margin or y1 <= margin or x2 >= 1 - margin or y2 >= 1 - margin
@@ -600,6 +652,17 @@ def _rides(person: Track, rider: Track) -> bool:
     x1, y1, x2, y2 = rider.last.box
     mx, my = (x2 - x1) * 0.25, (y2 - y1) * 0.25
     return x1 - mx <= x <= x2 + mx and y1 - my <= y <= y2 + my
+
+
+def _seen_over(user: Track, vehicle: Track) -> bool:
+    """The user's box lies within the vehicle's and does not reach below it: its ground point is where
+    the vehicle's box ends, not where it stands (someone seen over or through a car, a driver's
+    head), so its distance from the vehicle cannot be measured."""
+    ux1, uy1, ux2, uy2 = user.last.box
+    vx1, vy1, vx2, vy2 = vehicle.last.box
+    inside = max(0.0, min(ux2, vx2) - max(ux1, vx1)) * max(0.0, min(uy2, vy2) - max(uy1, vy1))
+    area = max((ux2 - ux1) * (uy2 - uy1), 1e-9)
+    return inside / area >= 0.8 and uy2 <= vy2 + 0.02 * (vy2 - vy1)
 
 
 def _time_to_within(px: float, py: float, vx: float, vy: float, radius: float) -> float | None:

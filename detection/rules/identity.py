@@ -98,8 +98,9 @@ class RoadUsers:
             self.by_track[track.track_id] = user
             taken.add(user.uid)
             resolved.append((track, user))
-        for _, user in resolved:
+        for track, user in resolved:
             user.last_seen = ts
+            user.cls = track.cls  # the track's class by vote, which may settle after a few frames
         self._forget(ts)
         return resolved
 

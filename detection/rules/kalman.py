@@ -95,6 +95,11 @@ class ConstantAcceleration:
         self.updates += 1
         return True
 
+    def coast(self, t: float) -> None:
+        """Move to time t on the prediction alone (a measurement that cannot be this road user's)."""
+        self.t, (self.x, self.p) = t, self.predicted(t)
+        self.x_pred, self.p_pred = self.x.copy(), self.p.copy()
+
     def normalized_innovation(self, t: float, z: FloatArray, r: FloatArray) -> float:
         """Mahalanobis distance squared of z from the prediction at t (for gating and diagnostics)."""
         x, p = self.predicted(t)

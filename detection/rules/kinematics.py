@@ -22,7 +22,7 @@ import numpy as np
 
 from cameras.geometry import Homography
 from detection.rules.kalman import ConstantAcceleration, FloatArray, smooth
-from detection.rules.noise import ground_measurement
+from detection.rules.noise import ground_measurement, jacobian
 from detection.tracking import TrackPoint
 
 # White-jerk spectral density (m^2/s^5): lets a car go from cruising to full braking within a few
@@ -37,6 +37,11 @@ SMOOTH_LAG_S = 0.3  # the smoothed estimate this far back (fixed-lag smoothing) 
 RESTART_GAP_S = 3.0  # after this long unseen the old state predicts nothing useful: start afresh
 MAX_REFUSED = 3  # consecutive refused measurements: the road user is elsewhere, restart the filter
 ASPECT_SMOOTHING = 0.2  # weight of the newest box in the running aspect ratio
+# A box's height in pixels times the road's metres per pixel under it is about the road user's real
+# size, whatever its distance: it drifts slowly as the view angle changes, and it jumps when the box
+# is of something else (the tracker moved to a neighbour, two road users merged, half of one hidden).
+# A jump by this factor is not a measurement of this road user.
+SIZE_JUMP = 1.5
 HISTORY_S = 3.0
 
 
@@ -60,6 +65,7 @@ class Motion:
     speed_ms: float
     speed_sigma: float  # m/s, along the direction of travel
     velocity_sigma: float  # m/s, along the velocity's worst-known direction (stable when standing)
+    velocity_cov: FloatArray  # 2x2, (m/s)^2
     accel_ms2: float  # along the direction of travel (negative: braking)
     accel_sigma: float
     continuous_since: float  # start of the unbroken run of measurements this estimate rests on
@@ -86,6 +92,10 @@ class Motion:
         d = np.asarray(direction)
         return float(math.sqrt(max(float(d @ self.position_cov @ d), 0.0)))
 
+    def velocity_sigma_along(self, direction: tuple[float, float]) -> float:
+        d = np.asarray(direction)
+        return float(math.sqrt(max(float(d @ self.velocity_cov @ d), 0.0)))
+
 
 @dataclass
 class KinematicState:
@@ -97,6 +107,7 @@ class KinematicState:
     last_measured: float | None = None
     refused: int = 0
     aspect: float | None = None  # running height / width of the track's boxes
+    size_m: float | None = None  # running box height in road metres (see SIZE_JUMP)
     occluded_at: float | None = None  # the last time its ground point was hidden behind a nearer road user
     # (t, filtered x, filtered P, predicted x, predicted P) of the current run, for the smoother.
     steps: deque[tuple[float, FloatArray, FloatArray, FloatArray, FloatArray]] = field(
@@ -132,6 +143,9 @@ class KinematicState:
         measured = ground_measurement(homography, point.box, point.conf, frame_size, change, hidden_px)
         if hidden_px > 0:
             self.occluded_at = point.ts
+        ground = ((x1 + x2) / 2, y2)
+        size_m = size[1] * float(np.hypot(*jacobian(homography, ground)[:, 0])) / width
+        jumped = self.size_m is not None and not 1 / SIZE_JUMP <= size_m / max(self.size_m, 1e-6) <= SIZE_JUMP
         if self.filter is None or point.ts - self.filter.t > RESTART_GAP_S:
             self._restart(point.ts, measured.position, measured.covariance)
         elif self.last_measured is None or point.ts - self.last_measured > MAX_GAP_S:
@@ -140,12 +154,17 @@ class KinematicState:
             dt = point.ts - self.filter.t
             velocity_cov = self.filter.block(1, 1) + np.eye(2) * (BREAK_ACCEL * max(dt, 0.1)) ** 2
             self._restart(point.ts, measured.position, measured.covariance, (self.filter.velocity.copy(), velocity_cov))
+        elif jumped:
+            self.filter.coast(point.ts)
+            self._refuse(point.ts, measured.position, measured.covariance)
         elif self.filter.step(point.ts, measured.position, measured.covariance):
             self.refused = 0
         else:
-            self.refused += 1
-            if self.refused >= MAX_REFUSED:
-                self._restart(point.ts, measured.position, measured.covariance)
+            self._refuse(point.ts, measured.position, measured.covariance)
+        if self.continuous_since == point.ts or self.size_m is None:
+            self.size_m = size_m  # the filter started afresh on this box
+        elif self.refused == 0:
+            self.size_m += ASPECT_SMOOTHING * (size_m - self.size_m)
         f = self.filter
         assert f is not None  # every branch above leaves a filter
         self.steps.append((f.t, f.x.copy(), f.p.copy(), f.x_pred.copy(), f.p_pred.copy()))
@@ -157,6 +176,11 @@ class KinematicState:
         while self.smoothed and self.smoothed[0][0] < point.ts - HISTORY_S:
             self.smoothed.popleft()
         return self.motion
+
+    def _refuse(self, t: float, position: FloatArray, covariance: FloatArray) -> None:
+        self.refused += 1
+        if self.refused >= MAX_REFUSED:
+            self._restart(t, position, covariance)  # it really is somewhere else now
 
     def predicted_position(self, t: float) -> tuple[FloatArray, FloatArray] | None:
         """Where the road user should be at t (constant velocity: a gap makes acceleration meaningless)."""
@@ -176,6 +200,19 @@ class KinematicState:
                 break
             found = entry
         return found
+
+    def max_speed_rise(self, since: float, until: float, k: float, min_span_s: float = 0.2) -> float:
+        """The fastest sure gain of smoothed speed between two times (m/s^2, lower bound at k sigma).
+
+        A box that grows or slides for a few frames (a neighbour merging into it, a shadow) reads as a
+        speed bump: a rise no car can make, then the "braking" back to its real speed."""
+        points = [(t, v, sd) for t, v, sd in self.smoothed if since <= t <= until]
+        best = 0.0
+        for i, (t1, v1, s1) in enumerate(points):
+            for t2, v2, s2 in points[i + 1 :]:
+                if t2 - t1 >= min_span_s:
+                    best = max(best, (v2 - v1 - k * math.hypot(s1, s2)) / (t2 - t1))
+        return best
 
     def max_smoothed_speed_lo(self, since: float, until: float, k: float) -> float:
         """The highest smoothed speed lower bound between two times (within the current run)."""
@@ -217,6 +254,7 @@ class KinematicState:
             speed_ms=speed,
             speed_sigma=math.sqrt(max(speed_var, 0.0)),
             velocity_sigma=math.sqrt(max(float(max(np.linalg.eigvalsh(f.block(1, 1)))), 0.0)),
+            velocity_cov=f.block(1, 1).copy(),
             accel_ms2=accel,
             accel_sigma=math.sqrt(max(accel_var, 0.0)),
             continuous_since=self.continuous_since,

@@ -8,7 +8,7 @@ What is the same as the live path (detection.scenarios.runner + detection.captur
 - frames: the same FrameReader on the file, sampled at the same detect fps (the video's own rate
   unless ``fps`` is given), numbered and timestamped by it;
 - detection: each frame JPEG-encoded at the camera loop's quality, decoded and detected by
-  detection.detector.detect with the camera's confidence threshold and classes (a Camera row built
+  detection.detector.detect down to the camera's detection floor, with its classes (a Camera row built
   like the runner's, with the model's defaults);
 - tracking and rules: CameraTracker at the camera's detect fps, traffic_groups, then TrafficRules on
   FrameTracks built as CameraLoop.handle builds them.
@@ -34,6 +34,7 @@ from typing import Any
 
 from django.conf import settings
 
+from cameras.config import detection_floor
 from cameras.models import Camera
 from cameras.sources import Source, SourceKind
 from detection import framecodec
@@ -47,7 +48,7 @@ from detection.scenarios.runner import video_info
 from detection.scenarios.score import Report
 from detection.tracking import CameraTracker, traffic_groups
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def cache_key(scenario: Scenario, camera: Camera) -> str:
         "video": _sha256(scenario.video),
         "weights": ASSETS[YOLO_WEIGHTS].sha256,
         "fps": camera.detect_fps,
-        "confidence": camera.confidence_threshold,
+        "confidence": detection_floor(camera.confidence_threshold),
         "classes": list(camera.classes),
         # How frames reach the detector (CameraLoop.submit) and which model detects them.
         "frame_format": settings.CAPTURE_FRAME_FORMAT,
@@ -126,7 +127,7 @@ def detect_video(scenario: Scenario, camera: Camera) -> list[CachedFrame]:
             if payload is None:
                 raise RuntimeError(f"{scenario.name}: frame {frame.seq} could not be encoded")
             image = decode_frame(payload)
-            found = detect(image, confidence=camera.confidence_threshold, classes=list(camera.classes))
+            found = detect(image, confidence=detection_floor(camera.confidence_threshold), classes=list(camera.classes))
             height, width = frame.image.shape[:2]
             frames.append(CachedFrame(frame.seq, frame.ts, frame.wall_time, (width, height), found.boxes))
     finally:
@@ -176,7 +177,7 @@ def replay(
         homography=camera.homography,
     )
     engine = engine_factory(context)
-    tracker = CameraTracker(camera.detect_fps)
+    tracker = CameraTracker(camera.detect_fps, confidence=camera.confidence_threshold)
     events: list[CandidateEvent] = []
     for frame in frames:
         tracks = tracker.update(frame.ts, frame.boxes)
