@@ -56,7 +56,10 @@ SNAPSHOT_TTL_S = 120
 
 
 def celery_dispatch(kwargs: dict[str, Any]) -> None:
-    send(DETECT_FRAME, kwargs=kwargs, expires=framestore.FRAME_TTL_S)
+    # ignore_result: the result comes back on the camera's reply list. Without it Celery's Redis
+    # backend SUBSCRIBEs to a result channel for every frame sent (and UNSUBSCRIBEs later): two
+    # of the four Redis round trips of a send.
+    send(DETECT_FRAME, kwargs=kwargs, expires=framestore.FRAME_TTL_S, ignore_result=True)
 
 
 def log_candidate(event: CandidateEvent, frame: FrameTracks, jpeg: bytes) -> None:
