@@ -13,7 +13,6 @@ and thresholds (IoU 0.7, at most 300 boxes): Ultralytics itself would cost a PyT
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -118,11 +117,20 @@ def load_session(precision: str | None = None) -> Any:
     return _session(precision or settings.DETECT_PRECISION)
 
 
-@functools.cache
+_sessions: dict[str, Any] = {}
+_sessions_lock = threading.Lock()
+
+
 def _session(precision: str) -> Any:
+    """One session per precision and process, shared by the detect worker's threads (``run`` is
+    thread-safe); the lock keeps two threads' first frames from building two."""
     import onnxruntime as ort
 
-    return ort.InferenceSession(str(model_path(precision)), session_options(), providers=["CPUExecutionProvider"])
+    with _sessions_lock:
+        if precision not in _sessions:
+            path = str(model_path(precision))
+            _sessions[precision] = ort.InferenceSession(path, session_options(), providers=["CPUExecutionProvider"])
+        return _sessions[precision]
 
 
 def class_ids(classes: list[str]) -> list[int]:
