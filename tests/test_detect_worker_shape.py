@@ -39,7 +39,7 @@ def deployed_worker(test_database_url: str) -> Iterator[WorkerProcess]:
 
 def clip_frames(count: int) -> list[np.ndarray]:
     cap = cv2.VideoCapture(str(verify(CLIP_CARS_CYCLIST)))
-    frames = []
+    frames: list[np.ndarray] = []
     while len(frames) < count and (read := cap.read())[0]:
         frames.append(read[1])
     cap.release()
