@@ -6,8 +6,9 @@
 2. Baselines: ``onnxruntime.InferenceSession.run`` over the same frames (letterbox + normalise +
    run; no NMS), one process per core with one thread each, for the fp32 and the int8 model.
 3. Ours: the camera loop (the frame shrunk and stored in Redis, a Celery task per frame, a real
-   prefork worker with the default precision, results back and reordered, then the ByteTrack
-   tracker), over the same frames, one worker process per core with one thread each.
+   detect worker as deployed (core/processes.py) with int8, results back and reordered, then the
+   tracker), over the same frames, one worker slot per core with one ONNX Runtime thread each; with
+   the CPU each side spent per frame (a measure that load from other processes disturbs less).
 4. The CPU share of one idle camera (a static 800x600 20 fps scene, motion gate on) over 10 s.
 5. Cameras per box: N camera processes on the demo street clip (looped in real time, 5 detect fps,
    motion gate on) against one detect worker, for fp32 and int8; the most N with under 1 % of the
@@ -49,7 +50,7 @@ from cameras.config import ROAD_USER_CLASSES  # noqa: E402
 from cameras.models import Camera  # noqa: E402
 from cameras.sources import parse_source  # noqa: E402
 from core.health import ping_queues  # noqa: E402
-from core.processes import DETECT_PREFETCH, detect_processes, worker_argv  # noqa: E402
+from core.processes import DETECT_PREFETCH, detect_processes, detect_worker_argv  # noqa: E402
 from core.redisclient import get_redis  # noqa: E402
 from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, asset_path  # noqa: E402
 from detection.capture.camera import CameraLoop, CaptureSettings  # noqa: E402
@@ -125,8 +126,9 @@ def profile(frames: list[np.ndarray]) -> list[tuple[str, float]]:
     return steps
 
 
-def _bare_share(args: tuple[str, str, int, int]) -> float:
-    """One process of the parallel baseline: its share of the clip's frames, one ORT thread."""
+def _bare_share(args: tuple[str, str, int, int]) -> tuple[float, float]:
+    """One process of the parallel baseline: its share of the clip's frames, one ORT thread.
+    Returns (frames per second, CPU seconds per frame)."""
     import onnxruntime as ort
 
     model, clip, index, count = args
@@ -140,19 +142,21 @@ def _bare_share(args: tuple[str, str, int, int]) -> float:
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     session.run(None, {"images": blob(frames[0])})
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for image in frames:
         session.run(None, {"images": blob(image)})
-    return len(frames) / (time.perf_counter() - started)
+    return len(frames) / (time.perf_counter() - started), (time.process_time() - cpu) / len(frames)
 
 
-def bare_parallel(clip: Path, precision: str, processes: int) -> float:
-    """Bare ORT loops, one per core at once, one thread each: the most this machine gets from the model."""
+def bare_parallel(clip: Path, precision: str, processes: int) -> tuple[float, float]:
+    """Bare ORT loops, one per core at once, one thread each: the most this machine gets from the model.
+    Returns (frames per second of them all, CPU milliseconds per frame)."""
     from concurrent.futures import ProcessPoolExecutor
 
     model = str(model_path(precision))
     with ProcessPoolExecutor(processes) as pool:
-        return sum(pool.map(_bare_share, [(model, str(clip), i, processes) for i in range(processes)]))
+        shares = list(pool.map(_bare_share, [(model, str(clip), i, processes) for i in range(processes)]))
+    return sum(fps for fps, _ in shares), 1000 * sum(cpu for _, cpu in shares) / len(shares)
 
 
 def write_clip(frames: list[np.ndarray], path: Path, fps: float = 20.0) -> Path:
@@ -165,16 +169,11 @@ def write_clip(frames: list[np.ndarray], path: Path, fps: float = 20.0) -> Path:
 
 
 def start_worker(processes: int, threads: int, prefetch: int, precision: str) -> subprocess.Popen[bytes]:
-    argv = worker_argv(
-        "detect",
-        f"bench-{precision}",
-        processes,
-        "--prefetch-multiplier",
-        str(prefetch),
-        "--without-gossip",
-        "--without-mingle",
-        loglevel="WARNING",
-    )
+    """The detect worker as deployed (core/processes.py: its pool, preload and prefetch)."""
+    argv = detect_worker_argv(f"bench-{precision}", processes, "--without-gossip", "--without-mingle",
+                              loglevel="WARNING")  # fmt: skip
+    if prefetch != DETECT_PREFETCH:
+        argv += ["--prefetch-multiplier", str(prefetch)]  # the last one given wins
     env = {**os.environ, "DETECT_THREADS": str(threads), "DETECT_PRECISION": precision}
     proc = subprocess.Popen(argv, cwd=BASE_DIR, env=env)
     answers = ping_queues(("detect",), timeout_s=90)
@@ -249,6 +248,18 @@ def pss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children."""
+    total = 0.0
+    for one in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _children(pid: int) -> list[int]:
     try:
         direct = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -303,7 +314,7 @@ def cameras_run(street: Path, n: int, seconds: float) -> tuple[float, float, flo
 
 def cameras_per_box(street: Path, args: argparse.Namespace) -> None:
     print(f"cameras per box: demo street clip, 5 detect fps, motion gate on, {args.seconds:.0f} s each, "
-          f"{args.processes} detect processes x 1 thread")  # fmt: skip
+          f"{args.processes} detect worker slots x 1 thread")  # fmt: skip
     print(f"  {'precision':9} {'cameras':>7} {'dropped':>8} {'PSS cameras':>12} {'PSS worker':>11} {'PSS total':>10}")
     for precision in ("fp32", "int8"):
         worker = start_worker(args.processes, 1, args.prefetch, precision)
@@ -359,17 +370,29 @@ def main() -> None:
     print("where a frame's time goes (ms per frame, each step alone, one thread):")
     for name, ms in profile(frames):
         print(f"  {name:46} {ms:7.2f}")
-    bare = {p: bare_parallel(clip, p, args.processes) for p in ("fp32", "int8")}
+    bare_runs = {p: bare_parallel(clip, p, args.processes) for p in ("fp32", "int8")}
+    bare = {p: fps for p, (fps, _) in bare_runs.items()}
     worker = start_worker(args.processes, 1, args.prefetch, "int8")
     try:
+        cpu_before = (cpu_s(worker.pid), time.process_time())
         ours = our_path(clip, len(frames), args.in_flight)
+        worker_ms, camera_ms = ((cpu_s(worker.pid) - cpu_before[0]) * 1000 / len(frames),
+                                (time.process_time() - cpu_before[1]) * 1000 / len(frames))  # fmt: skip
         idle = idle_camera_cpu(still)
     finally:
         stop_worker(worker)
     for precision, fps in bare.items():
         print(f"bare onnxruntime {precision}, {args.processes} processes x 1 thread: {fps:6.1f} fps")
-    print(f"our detect path (int8, {args.processes} worker processes x 1 thread, K={args.in_flight}, "
+    print(f"our detect path (int8, {args.processes} worker slots x 1 thread, K={args.in_flight}, "
           f"prefetch {args.prefetch}): {ours:6.1f} fps")  # fmt: skip
+    # CPU per frame is what the ratios come to on an idle machine; on a loaded one, wall-clock fps
+    # favour whichever side runs more processes (each gets its share of the cores).
+    ours_ms = worker_ms + camera_ms
+    print(f"  CPU per frame: ours {ours_ms:.1f} ms (detect worker {worker_ms:.1f}, camera process "
+          f"{camera_ms:.1f}; Redis not counted), bare int8 {bare_runs['int8'][1]:.1f}, "
+          f"bare fp32 {bare_runs['fp32'][1]:.1f}")  # fmt: skip
+    print(f"  by CPU per frame: ours / bare int8 {bare_runs['int8'][1] / ours_ms:.2f}, "
+          f"ours / bare fp32 {bare_runs['fp32'][1] / ours_ms:.2f}")  # fmt: skip
     print(f"ratio ours / bare int8 parallel: {ours / bare['int8']:.2f}")
     print(f"ratio ours / bare fp32 parallel: {ours / bare['fp32']:.2f}")
     print(f"idle camera CPU (800x600 20 fps, motion gate): {idle * 100:.1f} % of one core")

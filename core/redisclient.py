@@ -12,6 +12,9 @@ from core.topology import REDIS_KEY_PREFIX
 # Above the longest blocking read of ours (framestore.pop_results refuses waits of half of it):
 # redis-py 8's default of 5 s turned a 5 s BLPOP into "Timeout reading from socket".
 SOCKET_TIMEOUT_S = 20.0
+# A raw frame (0.9 MB, detection/framecodec.py) in one recv instead of fifteen of redis-py's default
+# 64 KB: 0.3 ms of CPU per frame read instead of 0.5-1.4 (measured here); small replies cost the same.
+SOCKET_READ_SIZE = 1 << 20
 _clients: dict[int, redis.Redis] = {}
 
 
@@ -21,7 +24,11 @@ def get_redis() -> redis.Redis:
     if client is None:
         _clients.clear()
         client = redis.Redis.from_url(
-            settings.REDIS_URL, health_check_interval=30, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=5
+            settings.REDIS_URL,
+            health_check_interval=30,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=5,
+            socket_read_size=SOCKET_READ_SIZE,
         )
         _clients[pid] = client
     return client

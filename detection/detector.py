@@ -13,7 +13,7 @@ and thresholds (IoU 0.7, at most 300 boxes): Ultralytics itself would cost a PyT
 
 from __future__ import annotations
 
-import functools
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ from django.conf import settings
 
 from cameras.config import COCO_CLASSES
 from detection.assets import YOLO_WEIGHTS, verify
-from detection.letterbox import Letterbox, letterbox, to_blob
+from detection.letterbox import Blob, Letterbox, letterbox, to_blob
 
 Image = npt.NDArray[np.uint8]
 IOU_THRESHOLD = 0.7  # Ultralytics' default for predict
@@ -117,11 +117,20 @@ def load_session(precision: str | None = None) -> Any:
     return _session(precision or settings.DETECT_PRECISION)
 
 
-@functools.cache
+_sessions: dict[str, Any] = {}
+_sessions_lock = threading.Lock()
+
+
 def _session(precision: str) -> Any:
+    """One session per precision and process, shared by the detect worker's threads (``run`` is
+    thread-safe); the lock keeps two threads' first frames from building two."""
     import onnxruntime as ort
 
-    return ort.InferenceSession(str(model_path(precision)), session_options(), providers=["CPUExecutionProvider"])
+    with _sessions_lock:
+        if precision not in _sessions:
+            path = str(model_path(precision))
+            _sessions[precision] = ort.InferenceSession(path, session_options(), providers=["CPUExecutionProvider"])
+        return _sessions[precision]
 
 
 def class_ids(classes: list[str]) -> list[int]:
@@ -129,16 +138,27 @@ def class_ids(classes: list[str]) -> list[int]:
 
 
 def postprocess(output: npt.NDArray[np.float32], box: Letterbox, *, confidence: float, classes: list[str]) -> list[Box]:
-    """YOLOv8's raw output (1 x 84 x anchors) to boxes normalized to the frame, as Ultralytics does it."""
-    preds = output[0].T  # anchors x (cx, cy, w, h, 80 class scores)
-    scores = preds[:, 4:]
-    best = scores.argmax(axis=1)
-    conf = scores[np.arange(len(best)), best]
-    keep = (conf > confidence) & np.isin(best, class_ids(classes))
-    preds, best, conf = preds[keep], best[keep], conf[keep]
-    if not len(conf):
+    """YOLOv8's raw output (1 x 84 x anchors) to boxes normalized to the frame, as Ultralytics does it.
+
+    Ultralytics' order (its ``non_max_suppression``): an anchor is a candidate when its best score
+    over all 80 classes passes ``confidence``; its class is that best one, and then the camera's
+    classes filter it (an anchor whose best class is not wanted is dropped, not demoted to a wanted
+    class). The threshold comes first, on the contiguous 80 x anchors block: of 8,400 anchors only
+    a few dozen pass, and only those are transposed, argmaxed and decoded (0.1 ms, against 1.5 ms
+    for argmax over every anchor).
+    """
+    scores = output[0, 4:]  # 80 class scores x anchors
+    best_score = scores.max(axis=0)
+    candidates = np.flatnonzero(best_score > confidence)
+    if not candidates.size:
         return []
-    cx, cy, w, h = preds[:, 0], preds[:, 1], preds[:, 2], preds[:, 3]
+    best = scores[:, candidates].argmax(axis=0)
+    wanted = np.isin(best, class_ids(classes))
+    candidates, best = candidates[wanted], best[wanted]
+    if not candidates.size:
+        return []
+    conf = best_score[candidates]
+    cx, cy, w, h = output[0, :4][:, candidates]  # 4 x candidates: centre and size in model pixels
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
     kept = _nms(xyxy + best[:, None] * _CLASS_OFFSET, conf)[:MAX_DETECTIONS]
     frame_xyxy = box.to_frame(xyxy[kept])
@@ -168,13 +188,26 @@ def _nms(xyxy: npt.NDArray[np.float32], scores: npt.NDArray[np.float32]) -> list
     return kept
 
 
+_buffers = threading.local()
+
+
+def _blob_buffer(canvas: Image) -> Blob:
+    """This thread's model input array, reused frame after frame (``session.run`` is done with it
+    when it returns; a thread runs one frame at a time)."""
+    shape = (1, 3, *canvas.shape[:2])
+    buffer: Blob | None = getattr(_buffers, "blob", None)
+    if buffer is None or buffer.shape != shape:
+        buffer = _buffers.blob = np.empty(shape, dtype=np.float32)
+    return buffer
+
+
 def detect_letterboxed(
     canvas: Image, box: Letterbox, *, confidence: float, classes: list[str], precision: str | None = None
 ) -> Detection:
     """Detect on a frame already letterboxed to the model's input (by the capture process or ``detect``)."""
     started = time.perf_counter()
     session = load_session(precision)
-    (output,) = session.run(None, {"images": to_blob(canvas)})
+    (output,) = session.run(None, {"images": to_blob(canvas, out=_blob_buffer(canvas))})
     boxes = postprocess(output, box, confidence=confidence, classes=classes)
     elapsed_ms = (time.perf_counter() - started) * 1000
     return Detection(boxes=boxes, width=box.width, height=box.height, inference_ms=elapsed_ms)

@@ -1,4 +1,5 @@
-"""Frames travel as JPEG through Redis with a TTL; tasks carry only the key, never the bytes.
+"""Frames travel through Redis with a TTL (raw pixels or JPEG, detection/framecodec.py); tasks carry
+only the key, never the bytes.
 
 Results come back on a per-camera-session list, which the camera process drains and puts back in
 frame order. A session id per camera process means a restarted process never consumes results
@@ -32,11 +33,7 @@ def put_frame(frame_key_: str, jpeg: bytes, ttl_s: int = FRAME_TTL_S) -> None:
 def take_frame(frame_key_: str) -> bytes | None:
     """Read and delete a frame: each frame is detected once, and memory is freed at once."""
     expect_key(frame_key_, "frame")  # a task names the key: never delete another kind
-    pipe = get_redis().pipeline()
-    pipe.get(frame_key_)
-    pipe.delete(frame_key_)
-    data, _ = pipe.execute()
-    return data  # type: ignore[no-any-return]
+    return cast(bytes | None, get_redis().getdel(frame_key_))  # one command (Redis >= 6.2), not MULTI/GET/DEL/EXEC
 
 
 def push_result(reply_key_: str, result: dict[str, Any]) -> None:

