@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 
-from cameras.config import COCO_CLASSES
+from cameras.config import COCO_CLASSES, VEHICLE_CLASSES
 from detection.assets import YOLO_WEIGHTS, verify
 from detection.letterbox import Letterbox, letterbox, to_blob
 
@@ -32,6 +32,12 @@ Image = npt.NDArray[np.uint8]
 IOU_THRESHOLD = 0.7  # Ultralytics' default for predict
 MAX_DETECTIONS = 300
 _CLASS_OFFSET = 7680.0  # shifts each class's boxes apart so one NMS pass keeps classes separate
+# The privacy pass: people (faces) and vehicles (plates) in every detected frame, whatever classes the
+# camera tracks, for the pixelation of what goes to the cloud (analysis/privacy.py). From the same
+# model output, so it costs a second class filter and NMS, not a second inference. Its threshold is low
+# on purpose: a false region only costs a pixelated patch, a missed one shows a face.
+PRIVACY_CLASSES = ["person", *sorted(VEHICLE_CLASSES)]
+PRIVACY_CONFIDENCE = 0.15
 
 
 class FrameError(ValueError):
@@ -59,6 +65,7 @@ class Detection:
     width: int
     height: int
     inference_ms: float  # letterbox + model + NMS
+    private: list[Box] = field(default_factory=list)  # the privacy pass: people and vehicles, any camera
 
 
 def decode_jpeg(data: bytes | None) -> Image:
@@ -128,18 +135,31 @@ def class_ids(classes: list[str]) -> list[int]:
     return [COCO_CLASSES.index(name) for name in classes]
 
 
-def postprocess(output: npt.NDArray[np.float32], box: Letterbox, *, confidence: float, classes: list[str]) -> list[Box]:
-    """YOLOv8's raw output (1 x 84 x anchors) to boxes normalized to the frame, as Ultralytics does it."""
+Candidates = tuple[npt.NDArray[np.float32], npt.NDArray[np.intp], npt.NDArray[np.float32]]
+
+
+def candidates(output: npt.NDArray[np.float32]) -> Candidates:
+    """YOLOv8's raw output (1 x 84 x anchors) as (boxes cx cy w h, best class, its score) per anchor."""
     preds = output[0].T  # anchors x (cx, cy, w, h, 80 class scores)
     scores = preds[:, 4:]
     best = scores.argmax(axis=1)
-    conf = scores[np.arange(len(best)), best]
+    return preds, best, scores[np.arange(len(best)), best]
+
+
+def postprocess(output: npt.NDArray[np.float32], box: Letterbox, *, confidence: float, classes: list[str]) -> list[Box]:
+    """YOLOv8's raw output (1 x 84 x anchors) to boxes normalized to the frame, as Ultralytics does it."""
+    return select(candidates(output), box, confidence=confidence, classes=classes)
+
+
+def select(found: Candidates, box: Letterbox, *, confidence: float, classes: list[str]) -> list[Box]:
+    """The candidates of these classes above ``confidence``, after class-aware NMS, normalized to the frame."""
+    preds, best, conf = found
     keep = (conf > confidence) & np.isin(best, class_ids(classes))
     preds, best, conf = preds[keep], best[keep], conf[keep]
     if not len(conf):
         return []
     cx, cy, w, h = preds[:, 0], preds[:, 1], preds[:, 2], preds[:, 3]
-    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1, dtype=np.float32)
     kept = _nms(xyxy + best[:, None] * _CLASS_OFFSET, conf)[:MAX_DETECTIONS]
     frame_xyxy = box.to_frame(xyxy[kept])
     scale = np.array([box.width, box.height, box.width, box.height], dtype=np.float32)
@@ -175,9 +195,11 @@ def detect_letterboxed(
     started = time.perf_counter()
     session = load_session(precision)
     (output,) = session.run(None, {"images": to_blob(canvas)})
-    boxes = postprocess(output, box, confidence=confidence, classes=classes)
+    found = candidates(output)
+    boxes = select(found, box, confidence=confidence, classes=classes)
+    private = select(found, box, confidence=PRIVACY_CONFIDENCE, classes=PRIVACY_CLASSES)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return Detection(boxes=boxes, width=box.width, height=box.height, inference_ms=elapsed_ms)
+    return Detection(boxes=boxes, width=box.width, height=box.height, inference_ms=elapsed_ms, private=private)
 
 
 def detect(image: Image, *, confidence: float, classes: list[str], precision: str | None = None) -> Detection:
@@ -187,4 +209,5 @@ def detect(image: Image, *, confidence: float, classes: list[str], precision: st
     canvas, box = letterbox(image)
     result = detect_letterboxed(canvas, box, confidence=confidence, classes=classes, precision=precision)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return Detection(boxes=result.boxes, width=box.width, height=box.height, inference_ms=elapsed_ms)
+    return Detection(boxes=result.boxes, width=box.width, height=box.height, inference_ms=elapsed_ms,
+                     private=result.private)  # fmt: skip
