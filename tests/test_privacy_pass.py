@@ -96,6 +96,7 @@ def test_a_bus_only_camera_sends_the_llm_its_frames_with_every_face_pixelated() 
     from core.redisclient import get_redis
 
     keyframe = get_redis().get(payload["keyframe_key"])
+    assert isinstance(keyframe, bytes)
     (frame_upload, *_) = prepare_images(keyframe, None, boxes=payload["boxes"], group_box=None, blur=True,
                                         max_side=2000)  # fmt: skip
     uploaded = cv2.imdecode(np.frombuffer(frame_upload.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
@@ -105,6 +106,7 @@ def test_a_bus_only_camera_sends_the_llm_its_frames_with_every_face_pixelated() 
     assert min(changes) > 4.0, changes
     assert head_change(uploaded, original, [0.3, 0.0, 0.7, 0.4]) < 2.0
     strip_frame = get_redis().get(payload["strip"][0]["key"])
+    assert isinstance(strip_frame, bytes)
     (strip_upload,) = prepare_strip([(strip_frame, payload["strip"][0]["boxes"], 0.0)], blur=True, max_side=448)
     small = cv2.imdecode(np.frombuffer(strip_upload.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
     unblurred = cv2.imdecode(np.frombuffer(strip_frame, np.uint8), cv2.IMREAD_GRAYSCALE)
