@@ -107,7 +107,7 @@ def env_secret(name: str, *, required: bool, fallback: str = "") -> str:
         return raw
     if required:
         raise ImproperlyConfigured(
-            f"Environment variable {name} (or {name}_FILE) must be set (it is a secret; see README)."
+            f"Environment variable {name} must be set, or {name}_FILE to a file that holds it (a secret; see README)."
         )
     return fallback
 
