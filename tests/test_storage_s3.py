@@ -169,6 +169,7 @@ def test_a_bad_store_setting_names_the_variable_and_never_the_secret(
         objectstore.from_env()
     assert "change-me-please" not in str(placeholder.value)
     monkeypatch.delenv("STORAGE_S3_SECRET_KEY_FILE")
+    monkeypatch.setenv("STORAGE_S3_MEDIA_ORIGINS", "")  # as compose passes an unset one
     store = objectstore.from_env()
     assert store is not None and store.media_origins == ["https://minio.internal:9000"]
     assert store.backend["OPTIONS"]["addressing_style"] == "path"  # URLs on the endpoint's own origin

@@ -64,5 +64,6 @@ def from_env() -> ObjectStore | None:
             "file_overwrite": False,
         },
     }
-    # A CDN or custom domain in front of the store serves the signed URLs from elsewhere: name it here.
-    return ObjectStore(backend, env_list("STORAGE_S3_MEDIA_ORIGINS", [origin]))
+    # A CDN or custom domain in front of the store serves the signed URLs from elsewhere: name it here
+    # (empty, as compose passes an unset one: the store's own origin).
+    return ObjectStore(backend, env_list("STORAGE_S3_MEDIA_ORIGINS", []) or [origin])
