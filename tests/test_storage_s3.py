@@ -264,3 +264,62 @@ def test_an_alerts_clip_lands_in_the_bucket_is_served_to_staff_signed_and_export
         assert purge_expired()["deleted"] == 1
     assert not set(stored) & set(objects(endpoint))
     assert not default_storage.exists(alert.clip.name)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)  # the web process reads the rows
+def test_the_dashboard_plays_a_clip_from_the_store_in_a_real_browser(
+    s3_storage: str, test_database_url: str, tmp_path: Path
+) -> None:
+    """The player loads the signed URL from the store's origin, which the page's CSP must admit."""
+    from django.core.files.base import ContentFile
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.factories import make_alert
+    from tests.support.alert_events import intersection_frame
+    from tests.support.browser import chromium
+    from tests.support.live_server import Daphne
+
+    endpoint = s3_storage
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "1", "-i", str(asset_path(CLIP_CARS_TRUCK)), "-c",
+                    "copy", "-movflags", "+faststart", str(clip)], check=True)  # fmt: skip
+    alert = make_alert(make_camera(name="Store street"))
+    alert.keyframe.save("store.jpg", ContentFile(intersection_frame()), save=False)  # into the bucket
+    alert.clip.save("store.mp4", ContentFile(clip.read_bytes()), save=False)
+    alert.clip_status, alert.clip_started_at, alert.clip_duration_s = "ready", alert.event_started_at, 6.0
+    alert.save()
+    User.objects.create_user("olga", password="a-long-operator-password", is_staff=True, is_superuser=True)
+    env = s3_environment(endpoint, tmp_path / "s3-secret")
+    call_command("collectstatic", interactive=False, verbosity=0)  # the pages' scripts, served by daphne
+    server = Daphne(test_database_url, tmp_path / "daphne.log", extra_env=env).start()
+    browser = chromium(tmp_path / "profile")
+    try:
+        browser.get(f"{server.url}/admin/login/?next=/dashboard/")
+        browser.find_element(By.NAME, "username").send_keys("olga")
+        browser.find_element(By.NAME, "password").send_keys("a-long-operator-password")
+        browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        wait = WebDriverWait(browser, 20, poll_frequency=0.1)
+        wait.until(lambda b: b.execute_script(f"return document.querySelector('#alert-{alert.pk} button.thumb')"))
+        thumb = browser.execute_script(f"return document.querySelector('#alert-{alert.pk} button.thumb img')")
+        wait.until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", thumb))
+        assert str(thumb.get_attribute("src")).startswith(f"{endpoint}/{BUCKET}/alerts/")  # the image from the store
+        browser.execute_script(f"document.querySelector('#alert-{alert.pk} button.thumb').click()")
+        source = wait.until(lambda b: b.execute_script("const v = document.querySelector('#lb-player video');"
+                                                       "return v && v.currentSrc"))  # fmt: skip
+        assert str(source).startswith(f"{endpoint}/{BUCKET}/clips/") and "X-Amz-Signature=" in str(source)
+        played = wait.until(lambda b: b.execute_script("""
+            const v = document.querySelector('#lb-player video');
+            if (v.error) return 'error ' + v.error.code;
+            if (v.readyState < 1) return null;
+            v.muted = true; v.play();
+            return v.currentTime > 0.5 && !v.paused ? String(v.duration) : null;"""))  # fmt: skip
+        assert not str(played).startswith("error"), played
+        assert float(str(played)) == pytest.approx(6.0, abs=0.2)
+        # Nothing refused by the CSP (the store's origin is in media-src) and no script error.
+        log = browser.get_log("browser")  # type: ignore[no-untyped-call]
+        assert not [e for e in log if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]], log
+    finally:
+        browser.quit()
+        server.stop()
