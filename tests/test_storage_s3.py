@@ -266,6 +266,27 @@ def test_an_alerts_clip_lands_in_the_bucket_is_served_to_staff_signed_and_export
     assert not default_storage.exists(alert.clip.name)
 
 
+@pytest.mark.django_db
+def test_webhooks_and_mqtt_get_no_signed_evidence_link(s3_storage: str, settings) -> None:
+    """A signed URL shows the evidence to anyone until it expires: it stays with logged-in staff."""
+    from django.core.files.base import ContentFile
+
+    from alerts.notifications import message
+    from tests.factories import make_alert
+
+    settings.SITE_URL = "https://traffic.example.org"
+    alert = make_alert(make_camera())
+    alert.keyframe.save("k.jpg", ContentFile(b"\xff\xd8keyframe"), save=False)
+    alert.clip.save("c.mp4", ContentFile(b"\x00\x00\x00\x18ftypisom"), save=False)
+    alert.clip_status = "ready"
+    alert.save()
+    assert "X-Amz-Signature=" in alert.keyframe.url  # what the dashboard and the API hand to staff
+    body = message("alert.created", alert)
+    assert body["alert"]["keyframe_url"] is None and body["alert"]["clip_url"] is None
+    assert "X-Amz" not in json.dumps(body) and s3_storage not in json.dumps(body)
+    assert body["alert"]["dashboard_url"].startswith("https://traffic.example.org/")
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)  # the web process reads the rows
 def test_the_dashboard_plays_a_clip_from_the_store_in_a_real_browser(
