@@ -62,6 +62,9 @@ def from_env() -> ObjectStore | None:
             "querystring_expire": env_int("STORAGE_S3_URL_EXPIRE_S", 300, minimum=30, maximum=86400),
             "default_acl": None,  # the bucket's own policy (private), never public-read
             "file_overwrite": False,
+            # Reading an object (a bundle's clip) downloads it first: past this size to a temporary
+            # file, not memory (django-storages' default, 0, keeps every object whole in memory).
+            "max_memory_size": 2 * 1024 * 1024,
         },
     }
     # A CDN or custom domain in front of the store serves the signed URLs from elsewhere: name it here
