@@ -85,9 +85,15 @@ def message(event: str, alert: Alert) -> dict[str, Any]:
     from alerts.live import alert_data
 
     (data,) = alert_data([alert])
+    for field in ("keyframe_url", "crop_url", "clip_url"):
+        # With an object store these are signed URLs: anyone holding one sees the evidence until it
+        # expires, without a login. Receivers (and whoever reads the MQTT topic) get none; they follow
+        # dashboard_url and log in.
+        if data.get(field) and not str(data[field]).startswith("/"):
+            data[field] = None
     if settings.SITE_URL:
         # Links a receiver can follow (evidence still needs a staff login).
-        for field in ("keyframe_url", "crop_url", "dashboard_url"):
+        for field in ("keyframe_url", "crop_url", "clip_url", "dashboard_url"):
             if data.get(field):
                 data[field] = settings.SITE_URL + data[field]
     if alert.verification == Alert.Verification.REJECTED:

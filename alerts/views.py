@@ -20,10 +20,15 @@ from cameras.live import read_snapshot
 
 # Everything the page loads comes from this site; the websocket too ('self' covers ws: and wss: of
 # the same host in CSP level 3). Data reaches the DOM as text only (no innerHTML), so no inline code.
+# Evidence images and clips may come from the object store (signed URLs, settings.STORAGE_MEDIA_ORIGINS).
 CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'self'; img-src 'self' data:{media}; media-src 'self'{media}; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def dashboard_csp() -> str:
+    return CSP.format(media="".join(f" {origin}" for origin in settings.STORAGE_MEDIA_ORIGINS))
 
 
 @require_GET
@@ -50,7 +55,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "eventTypes": [[value, str(label)] for value, label in EVENT_TYPE_CHOICES],
     }
     response = render(request, "alerts/dashboard.html", {"config": config})
-    response["Content-Security-Policy"] = CSP
+    response["Content-Security-Policy"] = dashboard_csp()
     return response
 
 

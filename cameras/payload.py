@@ -14,7 +14,7 @@ from core.keycheck import expect_key
 class BoxInView(TypedDict):
     """A road user in view when the event triggered: the LLM step pixelates faces and plates from these."""
 
-    track_id: int
+    track_id: int  # 0: found by the detector's privacy pass (any camera's classes), not tracked
     cls: str
     xyxy: list[float]  # normalized 0..1
 
@@ -24,7 +24,7 @@ class StripFrame(TypedDict):
 
     key: str  # Redis key of the frame's JPEG
     offset_s: float  # frame time relative to the triggering frame (negative: before it)
-    boxes: list[BoxInView]  # everyone tracked in that frame: their faces and plates are pixelated
+    boxes: list[BoxInView]  # everyone tracked or seen by the privacy pass in that frame: pixelated
 
 
 class TrackFrame(TypedDict):

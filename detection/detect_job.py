@@ -47,6 +47,8 @@ def run_detect_job(
             DETECTIONS.labels(box.cls).inc()
         result.update(
             boxes=[box.to_json() for box in detection.boxes],
+            # People and vehicles whatever the camera's classes: pixelated before any upload, never tracked.
+            private=[box.to_json() for box in detection.private],
             size=size or [detection.width, detection.height],
             inference_ms=round(detection.inference_ms, 2),
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 
-from cameras.config import COCO_CLASSES
+from cameras.config import COCO_CLASSES, VEHICLE_CLASSES
 from detection.assets import YOLO_WEIGHTS, verify
 from detection.letterbox import Blob, Letterbox, letterbox, to_blob
 
@@ -32,6 +32,12 @@ Image = npt.NDArray[np.uint8]
 IOU_THRESHOLD = 0.7  # Ultralytics' default for predict
 MAX_DETECTIONS = 300
 _CLASS_OFFSET = 7680.0  # shifts each class's boxes apart so one NMS pass keeps classes separate
+# The privacy pass: people (faces) and vehicles (plates) in every detected frame, whatever classes the
+# camera tracks, for the pixelation of what goes to the cloud (analysis/privacy.py). From the same
+# model output, so it costs a second class filter and NMS, not a second inference. Its threshold is low
+# on purpose: a false region only costs a pixelated patch, a missed one shows a face.
+PRIVACY_CLASSES = ["person", *sorted(VEHICLE_CLASSES)]
+PRIVACY_CONFIDENCE = 0.15
 
 
 class FrameError(ValueError):
@@ -59,6 +65,7 @@ class Detection:
     width: int
     height: int
     inference_ms: float  # letterbox + model + NMS
+    private: list[Box] = field(default_factory=list)  # the privacy pass: people and vehicles, any camera
 
 
 def decode_jpeg(data: bytes | None) -> Image:
@@ -209,8 +216,9 @@ def detect_letterboxed(
     session = load_session(precision)
     (output,) = session.run(None, {"images": to_blob(canvas, out=_blob_buffer(canvas))})
     boxes = postprocess(output, box, confidence=confidence, classes=classes)
+    private = postprocess(output, box, confidence=PRIVACY_CONFIDENCE, classes=PRIVACY_CLASSES)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return Detection(boxes=boxes, width=box.width, height=box.height, inference_ms=elapsed_ms)
+    return Detection(boxes=boxes, width=box.width, height=box.height, inference_ms=elapsed_ms, private=private)
 
 
 def detect(image: Image, *, confidence: float, classes: list[str], precision: str | None = None) -> Detection:
@@ -220,4 +228,5 @@ def detect(image: Image, *, confidence: float, classes: list[str], precision: st
     canvas, box = letterbox(image)
     result = detect_letterboxed(canvas, box, confidence=confidence, classes=classes, precision=precision)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return Detection(boxes=result.boxes, width=box.width, height=box.height, inference_ms=elapsed_ms)
+    return Detection(boxes=result.boxes, width=box.width, height=box.height, inference_ms=elapsed_ms,
+                     private=result.private)  # fmt: skip

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cameras.geometry import Homography
+from cameras.payload import BoxInView
 from detection.tracking import Track, TrafficGroup
 
 
@@ -36,6 +37,9 @@ class FrameTracks:
     size: tuple[int, int]  # width, height in pixels
     tracks: list[Track]  # tracks seen in this frame, with their history
     groups: list[TrafficGroup]
+    # People and vehicles the detector's privacy pass found, whatever the camera's classes (track_id 0):
+    # only for pixelating what goes to the cloud, never tracked or judged by rules.
+    private: list[BoxInView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

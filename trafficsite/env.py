@@ -88,13 +88,27 @@ def refuse_placeholder(name: str, value: str) -> None:
 
 
 def env_secret(name: str, *, required: bool, fallback: str = "") -> str:
-    """A secret value. Its content never appears in an error message; a placeholder is refused."""
+    """A secret value, from ``NAME`` or else from the file that ``NAME_FILE`` names (Docker and
+    Kubernetes secrets are files, and a file keeps the value out of the process environment).
+
+    Its content never appears in an error message; a placeholder is refused."""
     raw = os.environ.get(name, "").strip()
+    source = name
+    if not raw and (path := os.environ.get(f"{name}_FILE", "").strip()):
+        source = f"{name}_FILE ({path})"
+        try:
+            raw = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{source}: cannot read the secret file: {exc.strerror}") from None
+        if not raw:
+            raise ImproperlyConfigured(f"{source}: the secret file is empty")
     if raw:
-        refuse_placeholder(name, raw)
+        refuse_placeholder(source, raw)
         return raw
     if required:
-        raise ImproperlyConfigured(f"Environment variable {name} must be set (it is a secret; see README).")
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be set, or {name}_FILE to a file that holds it (a secret; see README)."
+        )
     return fallback
 
 

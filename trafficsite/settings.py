@@ -6,7 +6,6 @@ ALLOWED_HOSTS and HTTPS settings must be right or the process refuses to start.
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core import broker, topology
 from core.netguard import parse_networks
-from trafficsite import redisurl
+from trafficsite import objectstore, redisurl
 from trafficsite.env import (
     env_bool,
     env_float,
@@ -67,6 +66,7 @@ CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "img-src": ["'self'", "data:"],
+        "media-src": ["'self'"],  # evidence clips (plus the object store's origin: see Files)
         "style-src": ["'self'"],
         "script-src": ["'self'"],
         "connect-src": ["'self'"],
@@ -208,29 +208,15 @@ STORAGES: dict[str, dict[str, Any]] = {
     },
 }
 # Evidence (keyframes, crops, clips) goes through Django's storage API: local files under MEDIA_ROOT,
-# served to staff only (core.views.protected_media), or any S3-compatible store when STORAGE_S3_BUCKET
-# is set (django-storages with boto3, installed separately: pip install "django-storages[s3]"); its URLs
-# are then signed and expire after STORAGE_S3_URL_EXPIRE_S. See docs/evidence.md.
-STORAGE_S3_BUCKET = env_str("STORAGE_S3_BUCKET", "")
-if STORAGE_S3_BUCKET:
-    if importlib.util.find_spec("storages") is None or importlib.util.find_spec("boto3") is None:
-        raise ImproperlyConfigured(
-            'STORAGE_S3_BUCKET is set but django-storages or boto3 is missing: pip install "django-storages[s3]"'
-        )
-    STORAGES["default"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": STORAGE_S3_BUCKET,
-            "endpoint_url": env_str("STORAGE_S3_ENDPOINT_URL", "") or None,  # e.g. MinIO, Ceph, moto
-            "region_name": env_str("STORAGE_S3_REGION", "") or None,
-            "access_key": env_secret("STORAGE_S3_ACCESS_KEY", required=False) or None,
-            "secret_key": env_secret("STORAGE_S3_SECRET_KEY", required=False) or None,
-            "querystring_auth": True,  # signed URLs: the bucket itself stays private
-            "querystring_expire": env_int("STORAGE_S3_URL_EXPIRE_S", 300, minimum=30, maximum=86400),
-            "default_acl": None,
-            "file_overwrite": False,
-        },
-    }
+# served to staff only (core.views.protected_media), or an S3-compatible store when STORAGE_S3_BUCKET
+# is set (trafficsite/objectstore.py: private bucket, signed expiring URLs; docs/evidence.md, "Storage").
+_object_store = objectstore.from_env()
+# Origins the browser loads evidence from besides this site (the pages' CSP img-src and media-src).
+STORAGE_MEDIA_ORIGINS: list[str] = _object_store.media_origins if _object_store else []
+if _object_store:
+    STORAGES["default"] = _object_store.backend
+    for _directive in ("img-src", "media-src"):
+        CONTENT_SECURITY_POLICY["DIRECTIVES"][_directive] += STORAGE_MEDIA_ORIGINS
 # Model weights and sample clips, fetched once by `manage.py fetch_assets` (never at run time).
 ASSET_DIR = Path(env_str("TRAFFICSITE_ASSET_DIR", str(Path.home() / ".cache" / "trafficsite" / "assets")))
 

@@ -25,6 +25,7 @@ from django.db import connections
 from cameras.config import detection_floor
 from cameras.live import snapshot_key, stats_key
 from cameras.models import Camera
+from cameras.payload import BoxInView
 from core.health import CAPTURE_STATE_EVERY_S, publish_capture_state
 from core.redisclient import get_redis
 from core.taskbase import send
@@ -61,6 +62,12 @@ def celery_dispatch(kwargs: dict[str, Any]) -> None:
     # backend SUBSCRIBEs to a result channel for every frame sent (and UNSUBSCRIBEs later): two
     # of the four Redis round trips of a send.
     send(DETECT_FRAME, kwargs=kwargs, expires=framestore.FRAME_TTL_S, ignore_result=True)
+
+
+def private_boxes(result: dict[str, Any]) -> list[BoxInView]:
+    """The detect result's privacy pass (people and vehicles, whatever the camera's classes), untracked."""
+    return [{"track_id": 0, "cls": str(b["cls"]), "xyxy": [float(v) for v in b["xyxy"]]}
+            for b in result.get("private") or []]  # fmt: skip
 
 
 def log_candidate(event: CandidateEvent, frame: FrameTracks, jpeg: bytes) -> None:
@@ -296,16 +303,18 @@ class CameraLoop:
             logger.warning("camera %s frame %s: %s", self.label, frame.seq, result["error"])
             return []
         boxes = [Box.from_json(b) for b in result["boxes"]]
+        private = private_boxes(result)
         tracks = self.tracker.update(frame.ts, boxes)
         groups = traffic_groups(tracks, self.context.homography)
         self.last_tracks = tracks
         if self.history is not None:
-            self.history.add(frame.seq, frame.ts, frame.wall_time, strip_jpeg(frame.image), tracks)
+            self.history.add(frame.seq, frame.ts, frame.wall_time, strip_jpeg(frame.image), tracks, private)
         self._count("detected")
         TRACKS.labels(self.label).set(len(tracks))
         TRAFFIC_GROUPS.labels(self.label).set(len(groups))
         height, width = frame.image.shape[:2]
-        frame_tracks = FrameTracks(self.context, frame.seq, frame.ts, frame.wall_time, (width, height), tracks, groups)
+        frame_tracks = FrameTracks(self.context, frame.seq, frame.ts, frame.wall_time, (width, height), tracks, groups,
+                                   private)  # fmt: skip
         events = self.rules.process(frame_tracks)
         if events and not jpeg:  # the keyframe: encoded for the few frames where a rule fires, not for every frame
             ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])

@@ -69,7 +69,7 @@ def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, sessio
     for index, past in enumerate(strip or []):
         name = evidence_key(event_key, f"strip{index}")
         pipe.set(name, past.jpeg, ex=EVIDENCE_TTL_S)
-        strip_frames.append({"key": name, "offset_s": round(past.ts - frame.ts, 3), "boxes": past.boxes})
+        strip_frames.append({"key": name, "offset_s": round(past.ts - frame.ts, 3), "boxes": past.pixelate})
     pipe.execute()
     # Frame times are video seconds for files; the wall clock of the frame anchors them in real time.
     # Never after the frame itself: rules round started_at to the millisecond, which on a stream's
@@ -77,6 +77,7 @@ def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, sessio
     # constraint, detected_at >= event_started_at, then refused the row and the event was lost).
     started_wall = min(frame.wall_time, frame.wall_time - (frame.ts - event.started_at))
     boxes: list[BoxInView] = [{"track_id": t.track_id, "cls": t.cls, "xyxy": list(t.last.box)} for t in frame.tracks]
+    boxes += frame.private  # the privacy pass's people and vehicles, whatever the camera tracks
     return {
         "event_key": event_key,
         "camera_id": event.camera_id,
@@ -90,7 +91,8 @@ def build_payload(event: CandidateEvent, frame: FrameTracks, jpeg: bytes, sessio
         "group_box": list(box) if box else None,
         "keyframe_key": keyframe_key,
         "crop_key": crop_key,
-        # Boxes of everyone in view: the LLM step blurs faces and plates from them before upload.
+        # Boxes of everyone in view (tracked, and the privacy pass's): the LLM step pixelates faces and
+        # plates from them before upload.
         "boxes": boxes,
         "strip": strip_frames,
         "track": track or [],

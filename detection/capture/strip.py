@@ -10,7 +10,7 @@ or a stall are temporal, and one still cannot show them.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -32,7 +32,13 @@ class PastFrame:
     ts: float  # frame time (video seconds for files, capture time for streams)
     wall_time: float
     jpeg: bytes
-    boxes: list[BoxInView]
+    boxes: list[BoxInView]  # everyone tracked: the player's overlay draws these
+    private: list[BoxInView] = field(default_factory=list)  # the privacy pass's people and vehicles
+
+    @property
+    def pixelate(self) -> list[BoxInView]:
+        """Everything to pixelate before this frame leaves for the cloud."""
+        return self.boxes + self.private
 
 
 def strip_jpeg(image: npt.NDArray[np.uint8]) -> bytes:
@@ -56,9 +62,10 @@ class FrameHistory:
         self.keep_s = keep_s
         self.frames: deque[PastFrame] = deque(maxlen=max_frames)
 
-    def add(self, seq: int, ts: float, wall_time: float, jpeg: bytes, tracks: list[Track]) -> None:
+    def add(self, seq: int, ts: float, wall_time: float, jpeg: bytes, tracks: list[Track],
+            private: list[BoxInView] | None = None) -> None:  # fmt: skip
         boxes: list[BoxInView] = [{"track_id": t.track_id, "cls": t.cls, "xyxy": list(t.last.box)} for t in tracks]
-        self.frames.append(PastFrame(seq, ts, wall_time, jpeg, boxes))
+        self.frames.append(PastFrame(seq, ts, wall_time, jpeg, boxes, private or []))
         while self.frames and self.frames[0].ts < ts - self.keep_s:
             self.frames.popleft()
 

@@ -15,10 +15,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 class Daphne:
-    def __init__(self, database_url: str, log_path: Path) -> None:
+    def __init__(self, database_url: str, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.database_url = database_url
         self.log_path = log_path
+        self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -27,7 +28,7 @@ class Daphne:
 
     def start(self) -> Daphne:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "TEST_DATABASE_URL": self.database_url,
-               "PYTHONUNBUFFERED": "1"}  # fmt: skip
+               "PYTHONUNBUFFERED": "1", **self.extra_env}  # fmt: skip
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "trafficsite.asgi:application"],
