@@ -65,3 +65,19 @@ def test_a_camera_process_never_imports_torch_nor_ultralytics() -> None:
     assert "detection.bytetrack" in modules
     for heavy in ("torch", "ultralytics", "torchvision"):
         assert heavy not in modules, heavy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("otel", ["0", "1"])
+def test_the_camera_fork_server_sets_django_up_and_leaves_no_thread_behind(otel: str) -> None:
+    """Camera processes share the fork server's Django (preload.py); a thread left running there
+    (tracing's exporter) would be forked half-alive into every camera."""
+    script = (
+        "import threading, json, sys\nimport detection.capture.preload\nfrom django.apps import apps\n"
+        "from core import tracing\n"
+        "print(json.dumps([apps.ready, threading.active_count(), tracing.enabled(), 'torch' in sys.modules]))"
+    )
+    env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "PATH": "/usr/bin:/bin", "OTEL_ENABLED": otel,
+           "OTEL_TRACES_EXPORTER": "console"}  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == [True, 1, False, False]
