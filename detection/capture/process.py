@@ -80,6 +80,7 @@ def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
             backoff_max_s=settings.CAPTURE_BACKOFF_MAX_S,
             transport=camera.rtsp_transport,
             probe_every_s=settings.CAPTURE_PROBE_EVERY_S,
+            decode_threads=settings.CAPTURE_DECODE_THREADS,
         ),
         camera_label=str(camera.pk),
     )
