@@ -385,6 +385,12 @@ def rest_of_system_pss() -> dict[str, float]:
                 proc.kill()
 
 
+def n_before(n: int, counts: list[int]) -> int:
+    """The camera count tried before ``n`` (0 for the first): carried counts must follow each other."""
+    index = counts.index(n)
+    return counts[index - 1] if index else 0
+
+
 def cameras_per_box(street: Path, args: argparse.Namespace) -> None:
     rest = rest_of_system_pss()
     pss_rest = sum(v for v in rest.values() if v == v)
@@ -406,11 +412,14 @@ def cameras_per_box(street: Path, args: argparse.Namespace) -> None:
                       f"{run.pss_per_camera:8.0f} MB {pss_worker:8.0f} MB {system:8.0f} MB  "
                       f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
                 if run.dropped_share >= 0.01:
-                    break
-                carried = n
+                    if not args.keep_going:
+                        break
+                elif carried == n_before(n, args.cameras):
+                    carried = n
         finally:
             stop_worker(worker)
-        print(f"  {precision}: carries {carried} cameras (the most tried with under 1 % dropped)")
+        print(f"  {precision}: carries {carried} cameras (the most tried, and every count below it, with under 1 % "
+              "dropped)")  # fmt: skip
     print("  PSS capture: the supervisor, its fork server and the camera processes with their clip recorders;"
           " PSS system: capture + the detect worker + the rest of the system above")  # fmt: skip
 
@@ -425,6 +434,8 @@ def main() -> None:
     parser.add_argument("--cameras", type=lambda v: [int(n) for n in v.split(",")], default=[4, 8, 10, 12, 16],
                         help="camera counts to try, ascending (stops at the first over 1 %% dropped)")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each cameras-per-box run")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="try every camera count, past the first over 1 %% dropped (for PSS)")  # fmt: skip
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     get_redis().flushdb()
