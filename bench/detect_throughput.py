@@ -9,10 +9,11 @@
    detect worker as deployed (core/processes.py) with int8, results back and reordered, then the
    tracker), over the same frames, one worker slot per core with one ONNX Runtime thread each; with
    the CPU each side spent per frame (a measure that load from other processes disturbs less).
-4. The CPU share of one idle camera (a static 800x600 20 fps scene, motion gate on) over 10 s.
-5. Cameras per box: N camera processes on the demo street clip (looped in real time, 5 detect fps,
-   motion gate on) against one detect worker, for fp32 and int8; the most N with under 1 % of the
-   sampled frames dropped, and the PSS of the camera processes and of the worker.
+4. The CPU share of one idle camera (a static 800x600 20 fps H.264 scene, motion gate on) over 10 s.
+5. Cameras per box: N cameras on the demo street clip (looped in real time, 5 detect fps, motion gate
+   on) under the real capture supervisor against one detect worker, for fp32 and int8; the most N with
+   under 1 % of the sampled frames dropped, and the PSS of capture, of one camera process, of the
+   worker, and of the whole system (with the other processes of ./run, measured idle once).
 Prints the load average with the numbers: on a shared machine, numbers under load mean little.
 
 Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/14); uses a throw-away SQLite database.
@@ -21,12 +22,15 @@ Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/14); uses a throw-away SQ
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -50,8 +54,9 @@ from cameras.config import ROAD_USER_CLASSES  # noqa: E402
 from cameras.models import Camera  # noqa: E402
 from cameras.sources import parse_source  # noqa: E402
 from core.health import ping_queues  # noqa: E402
-from core.processes import DETECT_PREFETCH, detect_processes, detect_worker_argv  # noqa: E402
+from core.processes import DETECT_PREFETCH, PROCESSES, Options, detect_processes, detect_worker_argv  # noqa: E402
 from core.redisclient import get_redis  # noqa: E402
+from core.topology import QUEUES  # noqa: E402
 from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, asset_path  # noqa: E402
 from detection.capture.camera import CameraLoop, CaptureSettings  # noqa: E402
 from detection.capture.reader import FrameReader, ReaderConfig  # noqa: E402
@@ -168,6 +173,16 @@ def write_clip(frames: list[np.ndarray], path: Path, fps: float = 20.0) -> Path:
     return path
 
 
+def write_camera_clip(image: np.ndarray, path: Path, seconds: float = 20.0, fps: float = 20.0) -> Path:
+    """A still scene encoded as an IP camera streams it: H.264 without B-frames, a key frame every 2 s."""
+    still = path.with_suffix(".png")
+    cv2.imwrite(str(still), image)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(still), "-t", str(seconds), "-r", str(fps),
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-bf", "0", "-g", str(round(2 * fps)), str(path)],
+                   check=True)  # fmt: skip
+    return path
+
+
 def start_worker(processes: int, threads: int, prefetch: int, precision: str) -> subprocess.Popen[bytes]:
     """The detect worker as deployed (core/processes.py: its pool, preload and prefetch)."""
     argv = detect_worker_argv(f"bench-{precision}", processes, "--without-gossip", "--without-mingle",
@@ -261,82 +276,166 @@ def cpu_s(pid: int) -> float:
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        direct = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+    """Every descendant: the children of each thread (a camera's clip recorder starts its ffmpeg from one)."""
+    direct: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            direct += [int(p) for p in (task / "children").read_text().split()]
     return [c for d in direct for c in (d, *_children(d))]
 
 
-def camera_child(camera_id: int, seconds: float) -> None:
-    """One camera process of the cameras-per-box run: capture for ``seconds``, print its counts as JSON."""
-    import json
-
-    camera = Camera.objects.get(pk=camera_id)
-    reader = FrameReader(parse_source(camera.source_url), ReaderConfig(fps=camera.detect_fps), str(camera.pk))
-    loop = CameraLoop(camera, session=f"box{camera_id}", reader=reader, capture=CaptureSettings.from_settings())
-    stop = threading.Event()
-    threading.Timer(seconds, stop.set).start()
-    loop.run(stop)
-    print(json.dumps({**loop.counts, **_reader_counts(str(camera.pk))}), flush=True)
+def _cameras_in(pid: int) -> list[int]:
+    """The camera processes of a capture supervisor: the fork server's children."""
+    return [c for c in _children(pid) if "forkserver" in _cmdline(c) and _cmdline(_parent(c)) == _cmdline(c)]
 
 
-def _reader_counts(label: str) -> dict[str, float]:
-    """Frames the sampler kept, and those the reader dropped because the loop was busy."""
-    from prometheus_client import REGISTRY
-
-    sampled = REGISTRY.get_sample_value("trafficsite_frames_sampled_total", {"camera": label}) or 0.0
-    dropped = REGISTRY.get_sample_value("trafficsite_frames_dropped_total", {"camera": label, "reason": "reader"})
-    return {"sampled": sampled, "reader_dropped": dropped or 0.0}
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
-def cameras_run(street: Path, n: int, seconds: float) -> tuple[float, float, float]:
-    """N camera processes at once; returns (share of frames dropped, PSS of the cameras in MB, seconds)."""
-    import json
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
+
+@dataclass
+class CamerasRun:
+    dropped_share: float
+    pss_capture: float  # the supervisor, its fork server and the camera processes (with their ffmpeg)
+    pss_per_camera: float  # the mean PSS of one camera process with its children
+
+
+def cameras_run(street: Path, n: int, seconds: float) -> CamerasRun:
+    """N cameras under the real capture supervisor (``manage.py run_cameras``, as ./run starts it); the
+    share of sampled frames dropped comes from the cameras' own metrics (multiprocess files)."""
+    Camera.objects.all().delete()
     ids = [
-        Camera.objects.create(name=f"box-{n}-{i}-{time.time()}", source_url=str(street), detect_fps=5.0,
-                              motion_gate=True, classes=ROAD_USER_CLASSES).pk
+        Camera.objects.create(name=f"box-{n}-{i}", source_url=str(street), detect_fps=5.0, motion_gate=True,
+                              classes=ROAD_USER_CLASSES).pk
         for i in range(n)
     ]  # fmt: skip
-    argv = [sys.executable, __file__, "--camera-child"]
-    procs = [subprocess.Popen([*argv, str(i), str(seconds)], stdout=subprocess.PIPE, cwd=BASE_DIR) for i in ids]
-    time.sleep(min(seconds * 0.75, seconds - 2))
-    pss = sum(pss_mb(proc.pid) for proc in procs)
+    metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=WORK))
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    env.pop("METRICS_PORT", None)
+    supervisor = subprocess.Popen([sys.executable, "manage.py", "run_cameras"], cwd=BASE_DIR, env=env)
+    try:
+        deadline = time.monotonic() + 60  # the run starts when every camera process does
+        while len(_cameras_in(supervisor.pid)) < n and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(min(seconds * 0.75, seconds - 2))
+        cameras = _cameras_in(supervisor.pid)
+        pss_capture = pss_mb(supervisor.pid)
+        per_camera = sum(pss_mb(c) for c in cameras) / max(len(cameras), 1)
+        time.sleep(seconds - min(seconds * 0.75, seconds - 2))
+    finally:
+        supervisor.terminate()
+        supervisor.wait(60)
+    from prometheus_client import CollectorRegistry
+    from prometheus_client import multiprocess as prom_multiprocess
+
+    registry = CollectorRegistry()
+    prom_multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
     sampled = dropped = 0.0
-    for proc in procs:
-        out, _ = proc.communicate(timeout=seconds + 60)
-        counts = json.loads(out.decode().strip().splitlines()[-1])
-        sampled += counts["sampled"]
-        dropped += counts.get("backpressure", 0) + counts.get("lost", 0) + counts["reader_dropped"]
-    return dropped / max(sampled, 1), pss, seconds
+    for camera_id in map(str, ids):
+        sampled += registry.get_sample_value("trafficsite_frames_sampled_total", {"camera": camera_id}) or 0.0
+        for reason in ("reader", "backpressure", "lost"):
+            labels = {"camera": camera_id, "reason": reason}
+            dropped += registry.get_sample_value("trafficsite_frames_dropped_total", labels) or 0.0
+    if len(cameras) != n:
+        print(f"  (only {len(cameras)} of {n} camera processes were running when measured)")
+    return CamerasRun(dropped / max(sampled, 1), pss_capture, per_camera)
+
+
+def rest_of_system_pss() -> dict[str, float]:
+    """PSS of the processes ./run starts besides capture and the detect worker, idle: web, the llm,
+    alerts and maintenance workers, beat and Flower (each from the process table, core/processes.py)."""
+    import socket
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    options = Options(host="127.0.0.1", port=free_port(), beat_schedule=str(WORK / "celerybeat-schedule"))
+    base = {**os.environ, "FLOWER_ADDRESS": "127.0.0.1", "FLOWER_PORT": str(free_port()),
+            "FLOWER_BASIC_AUTH": "bench:bench-only-password"}  # fmt: skip
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for spec in PROCESSES:
+            if spec.name in ("capture", "worker-detect"):
+                continue
+            env = spec.environ({**spec.env, **base})
+            procs[spec.name] = subprocess.Popen(spec.argv(options, env), cwd=BASE_DIR, env=env,
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        # Started: the workers answer a ping and web its health check; then their pools settle.
+        answers = ping_queues(tuple(q for q in QUEUES if q != "detect"), timeout_s=120)
+        web = f"http://127.0.0.1:{options.port}/healthz"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(web, timeout=2).close()
+                break
+            time.sleep(1)
+        time.sleep(5)
+        missing = [q for q, a in answers.items() if not a["ok"]]
+        if missing:
+            print(f"  (no worker answered on {', '.join(missing)}: their PSS is of a process still starting)")
+        return {name: pss_mb(proc.pid) if proc.poll() is None else float("nan") for name, proc in procs.items()}
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def n_before(n: int, counts: list[int]) -> int:
+    """The camera count tried before ``n`` (0 for the first): carried counts must follow each other."""
+    index = counts.index(n)
+    return counts[index - 1] if index else 0
 
 
 def cameras_per_box(street: Path, args: argparse.Namespace) -> None:
+    rest = rest_of_system_pss()
+    pss_rest = sum(v for v in rest.values() if v == v)
+    print("the rest of the system, idle (PSS): " + ", ".join(f"{k} {v:.0f} MB" for k, v in rest.items())
+          + f"; {pss_rest:.0f} MB in all")  # fmt: skip
     print(f"cameras per box: demo street clip, 5 detect fps, motion gate on, {args.seconds:.0f} s each, "
-          f"{args.processes} detect worker slots x 1 thread")  # fmt: skip
-    print(f"  {'precision':9} {'cameras':>7} {'dropped':>8} {'PSS cameras':>12} {'PSS worker':>11} {'PSS total':>10}")
+          f"{args.processes} detect worker slots x 1 thread, cameras under the real capture supervisor")  # fmt: skip
+    print(f"  {'precision':9} {'cameras':>7} {'dropped':>8} {'PSS capture':>12} {'per camera':>11} "
+          f"{'PSS worker':>11} {'PSS system':>11}")  # fmt: skip
     for precision in ("fp32", "int8"):
         worker = start_worker(args.processes, 1, args.prefetch, precision)
         carried = 0
         try:
             for n in args.cameras:
-                share, pss_cameras, _ = cameras_run(street, n, args.seconds)
+                run = cameras_run(street, n, args.seconds)
                 pss_worker = pss_mb(worker.pid)
-                print(f"  {precision:9} {n:7d} {share * 100:7.2f}% {pss_cameras:9.0f} MB {pss_worker:8.0f} MB "
-                      f"{pss_cameras + pss_worker:7.0f} MB  load {os.getloadavg()[0]:.1f}")  # fmt: skip
-                if share >= 0.01:
-                    break
-                carried = n
+                system = run.pss_capture + pss_worker + pss_rest
+                print(f"  {precision:9} {n:7d} {run.dropped_share * 100:7.2f}% {run.pss_capture:9.0f} MB "
+                      f"{run.pss_per_camera:8.0f} MB {pss_worker:8.0f} MB {system:8.0f} MB  "
+                      f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+                if run.dropped_share >= 0.01:
+                    if not args.keep_going:
+                        break
+                elif carried == n_before(n, args.cameras):
+                    carried = n
         finally:
             stop_worker(worker)
-        print(f"  {precision}: carries {carried} cameras (the most tried with under 1 % dropped)")
+        print(f"  {precision}: carries {carried} cameras (the most tried, and every count below it, with under 1 % "
+              "dropped)")  # fmt: skip
+    print("  PSS capture: the supervisor, its fork server and the camera processes with their clip recorders;"
+          " PSS system: capture + the detect worker + the rest of the system above")  # fmt: skip
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--camera-child":
-        camera_child(int(sys.argv[2]), float(sys.argv[3]))
-        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--passes", type=int, default=3, help="times the two clips are repeated")
     cores = os.cpu_count() or 1
@@ -346,6 +445,8 @@ def main() -> None:
     parser.add_argument("--cameras", type=lambda v: [int(n) for n in v.split(",")], default=[4, 8, 10, 12, 16],
                         help="camera counts to try, ascending (stops at the first over 1 %% dropped)")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each cameras-per-box run")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="try every camera count, past the first over 1 %% dropped (for PSS)")  # fmt: skip
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     get_redis().flushdb()
@@ -358,7 +459,7 @@ def main() -> None:
     while (read := cap.read())[0]:
         frames.append(read[1])
     cap.release()
-    still = write_clip([frames[0]] * 400, WORK / "videos" / "still.mp4")
+    still = write_camera_clip(frames[0], WORK / "videos" / "still.mp4")
     from detection.scenarios.library import DEMO
 
     with open(os.devnull, "w") as quiet:

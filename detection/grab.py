@@ -96,14 +96,20 @@ def open_capture(
 
 
 def open_stream(
-    source: Source, timeout_s: float, transport: str = "auto", networks: Sequence[IPNetwork] | None = None
+    source: Source,
+    timeout_s: float,
+    transport: str = "auto",
+    networks: Sequence[IPNetwork] | None = None,
+    *,
+    threads: int = 0,
 ) -> tuple[cv2.VideoCapture, str]:
     """The open capture and the RTSP transport it uses ("" for other sources); FrameGrabError naming
     the transports tried and the server's answer to each when none opens.
 
-    ``networks``: where the stream may be (None: CAMERA_ALLOWED_NETWORKS from the settings)."""
+    ``networks``: where the stream may be (None: CAMERA_ALLOWED_NETWORKS from the settings).
+    ``threads``: FFmpeg's decoding threads (0: its own choice, one per core)."""
     check_source_network(source, allowed_camera_networks() if networks is None else networks)
-    cap, used = _open_any(source, timeout_s, transport)
+    cap, used = _open_any(source, timeout_s, transport, threads)
     # The size the stream announces, before any frame is decoded into our memory (capture and grab).
     width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     try:
@@ -114,11 +120,11 @@ def open_stream(
     return cap, used
 
 
-def _open_any(source: Source, timeout_s: float, transport: str) -> tuple[cv2.VideoCapture, str]:
+def _open_any(source: Source, timeout_s: float, transport: str, threads: int) -> tuple[cv2.VideoCapture, str]:
     if transport not in TRANSPORTS:
         raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
     if source.kind is not SourceKind.RTSP:
-        cap = _open(source, timeout_s, "")
+        cap = _open(source, timeout_s, "", threads)
         if cap is None:
             what = "video file" if source.kind is SourceKind.FILE else f"{source.kind.value.upper()} stream"
             raise FrameGrabError(
@@ -128,15 +134,17 @@ def _open_any(source: Source, timeout_s: float, transport: str) -> tuple[cv2.Vid
         return cap, ""
     tried = ["tcp", "udp"] if transport == "auto" else [transport]
     for candidate in tried:
-        cap = _open(source, timeout_s, candidate)
+        cap = _open(source, timeout_s, candidate, threads)
         if cap is not None:
             return cap, candidate
     raise FrameGrabError(_explain(source, tried, timeout_s))
 
 
-def _open(source: Source, timeout_s: float, transport: str) -> cv2.VideoCapture | None:
+def _open(source: Source, timeout_s: float, transport: str, threads: int) -> cv2.VideoCapture | None:
     timeout_ms = int(timeout_s * 1000)
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
+    if threads > 0:
+        params += [cv2.CAP_PROP_N_THREADS, threads]
     with _options_lock:
         # Set for this open only: a whitelist left behind would stop the next VideoCapture of this
         # process (a scenario video, a calibration clip) from opening a file of another kind.

@@ -1,7 +1,8 @@
 """Multi-object tracking for one camera, fed the detections in frame order.
 
-Ultralytics' ByteTrack keeps its state on the tracker object, so one camera's tracker lives in
-exactly one process (the camera process) and sees frames strictly in order. On top of it we keep
+ByteTrack (detection/bytetrack.py, a torch-free port of Ultralytics') keeps its state on the tracker
+object, so one camera's tracker lives in exactly one process (the camera process) and sees frames
+strictly in order. On top of it we keep
 each track's recent history (frame timestamps and boxes) and group road users that are close
 enough to interact, which is what the rules of the analysis step work on.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from cameras.config import (
     detection_floor,
 )
 from cameras.geometry import Homography
+from detection.bytetrack import ByteTrackConfig, ByteTracker
 from detection.detector import Box
 
 HISTORY_S = 20.0  # long enough for the slowest rule (a vehicle stalled for 10 s) with margin
@@ -87,54 +88,22 @@ class TrafficGroup:
         return bool(VULNERABLE_CLASSES & set(self.classes)) and bool(VEHICLE_CLASSES & set(self.classes))
 
 
-class _Detections:
-    """The minimal results object BYTETracker reads: conf, cls, xywh, len() and boolean indexing."""
-
-    def __init__(self, data: np.ndarray) -> None:
-        self.data = data
-
-    @property
-    def conf(self) -> np.ndarray:
-        return self.data[:, 4]
-
-    @property
-    def cls(self) -> np.ndarray:
-        return self.data[:, 5]
-
-    @property
-    def xyxy(self) -> np.ndarray:
-        return self.data[:, :4]
-
-    @property
-    def xywh(self) -> np.ndarray:
-        xyxy = self.data[:, :4]
-        wh = xyxy[:, 2:4] - xyxy[:, 0:2]
-        return np.hstack([xyxy[:, 0:2] + wh / 2, wh])
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: np.ndarray) -> _Detections:
-        return _Detections(self.data[index])
-
-
 class CameraTracker:
     def __init__(self, fps: float, *, confidence: float = DEFAULT_CONFIDENCE, track_buffer_s: float = LOST_S) -> None:
         """``confidence``: the camera's threshold. Detections at or over it start and carry tracks;
         weaker ones, down to cameras.config.detection_floor, only keep an existing track going
         (ByteTrack's second association), so a road user the detector is unsure of for a few frames
         keeps its track and its measurements instead of breaking in two."""
-        from ultralytics.trackers.byte_tracker import BYTETracker
-
-        args = SimpleNamespace(
-            track_high_thresh=confidence,
-            track_low_thresh=detection_floor(confidence),
-            new_track_thresh=confidence,
-            track_buffer=max(1, round(track_buffer_s * fps)),  # in frames
-            match_thresh=0.8,
-            fuse_score=True,
+        self._tracker = ByteTracker(
+            ByteTrackConfig(
+                track_high_thresh=confidence,
+                track_low_thresh=detection_floor(confidence),
+                new_track_thresh=confidence,
+                track_buffer=max(1, round(track_buffer_s * fps)),  # in frames
+                match_thresh=0.8,
+                fuse_score=True,
+            )
         )
-        self._tracker = BYTETracker(args)  # type: ignore[no-untyped-call]
         self.tracks: dict[int, Track] = {}
         self._history_len = max(2, round(HISTORY_S * fps))
 
@@ -147,9 +116,10 @@ class CameraTracker:
         previous box at all: the boxes are enlarged for the matching only ("buffered IoU", as in
         C-BIoU), and each track keeps the detector's own box of the frame, not the filter's.
         """
-        rows = [[*_buffered(b.xyxy, BUFFER), b.conf, COCO_CLASSES.index(b.cls)] for b in boxes]
-        data = np.asarray(rows, dtype=np.float32).reshape(-1, 6)
-        out = self._tracker.update(_Detections(data))
+        xyxy = np.asarray([_buffered(b.xyxy, BUFFER) for b in boxes], dtype=np.float32).reshape(-1, 4)
+        scores = np.asarray([b.conf for b in boxes], dtype=np.float32)
+        classes = np.asarray([COCO_CLASSES.index(b.cls) for b in boxes], dtype=np.float32)
+        out = self._tracker.update(xyxy, scores, classes)
         seen: list[Track] = []
         for _x1, _y1, _x2, _y2, track_id, score, cls_id, idx in out:
             tid = int(track_id)

@@ -200,3 +200,34 @@ def test_a_loop_with_no_frame_in_flight_does_not_ask_redis_for_results(monkeypat
     framestore.push_result(worker.reply_key, {"seq": 0, "boxes": [], "size": [800, 600]})
     assert worker.collect() == 1 and asked == [worker.reply_key]
     assert worker.collect() == 0 and asked == [worker.reply_key]
+
+
+def test_an_idle_loop_waits_for_frames_without_asking_redis_for_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results only come for frames in flight: polling Redis 50 times a second while none is cost an
+    idle camera more CPU than decoding its stream."""
+    camera = make_camera(detect_fps=10, motion_gate=False)
+    worker = CameraLoop(camera, session="idle", reader=reader_for(camera), dispatch=Dispatched())
+    polls: list[float] = []
+    real_pop = framestore.pop_results
+    monkeypatch.setattr(framestore, "pop_results", lambda *a, **k: polls.append(1) or real_pop(*a, **k))
+    started = time.monotonic()
+    for _ in range(3):
+        worker.step(idle_wait_s=0.1)
+    assert polls == [] and time.monotonic() - started >= 0.3  # it waited on the frame queue instead
+    worker.submit(Frame(0, 0.0, time.time(), clip_frames(1)[0]))
+    framestore.push_result(worker.reply_key, {"seq": 0, "boxes": [], "size": [800, 600]})
+    worker.step()
+    assert polls and worker.counts["detected"] == 1 and not worker.in_flight
+
+
+def test_the_reader_decodes_with_the_configured_number_of_threads() -> None:
+    from detection.grab import open_stream
+
+    camera = make_camera(detect_fps=10)
+    for threads in (1, 3):
+        cap, _ = open_stream(parse_source(camera.source_url), timeout_s=5, threads=threads)
+        try:
+            assert cap.get(cv2.CAP_PROP_N_THREADS) == threads
+        finally:
+            cap.release()
+    assert ReaderConfig(fps=5).decode_threads == 1  # the cheapest per frame: the default

@@ -6,7 +6,7 @@ import pytest
 
 from core.health import ping_queues
 from core.models import FailedJob
-from tests.celery_tasks import fails_permanently, retries_then_fails
+from tests.celery_tasks import fails_permanently, frozen_objects, retries_then_fails
 from tests.support.waiting import wait_for
 from tests.workers import WorkerProcess
 
@@ -55,3 +55,9 @@ def test_a_transient_error_is_retried_before_it_is_recorded(celery_worker: Worke
     job = wait_for(lambda: FailedJob.objects.filter(task_id=result.id).first())
     assert job.error_type == "ConnectionError"
     assert job.attempts == 3  # the first try and max_retries=2
+
+
+def test_pool_children_inherit_the_workers_imports_frozen(celery_worker: WorkerProcess) -> None:
+    """Frozen, Django and the app stay shared between a worker and its pool children (half the
+    memory of a 4-process worker): a collection in a child would copy every page it visits."""
+    assert frozen_objects.apply_async(queue="maintenance").get(timeout=30) > 100_000

@@ -246,6 +246,9 @@ CAPTURE_PROBE_EVERY_S = env_float("CAPTURE_PROBE_EVERY_S", 1.0, minimum=0.2, max
 CAPTURE_RESULT_TIMEOUT_S = env_float("CAPTURE_RESULT_TIMEOUT_S", 10.0, minimum=1.0, maximum=300.0)
 CAPTURE_LEASE_TTL_S = env_float("CAPTURE_LEASE_TTL_S", 10.0, minimum=2.0, maximum=300.0)
 CAPTURE_RECONCILE_S = env_float("CAPTURE_RECONCILE_S", 2.0, minimum=0.2, maximum=60.0)
+# FFmpeg threads decoding one camera's stream: one is the cheapest per frame; 0 (one per core) only
+# for a stream too big for one core to decode in real time (4K at high frame rates).
+CAPTURE_DECODE_THREADS = env_int("CAPTURE_DECODE_THREADS", 1, minimum=0, maximum=64)
 # ONNX Runtime threads per detect process (0: one per physical core). With several worker processes
 # per host, set it so that processes x threads does not exceed the cores.
 DETECT_THREADS = env_int("DETECT_THREADS", 0, minimum=0, maximum=256)

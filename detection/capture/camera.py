@@ -181,9 +181,11 @@ class CameraLoop:
                 publish_capture_state(get_redis(), self.camera.pk, Camera.Status.UNKNOWN, "capture stopped")
             connections.close_all()  # this thread's connections; the loop may run in a thread
 
-    def step(self, wait_s: float = 0.02) -> None:
+    def step(self, wait_s: float = 0.02, idle_wait_s: float = 0.2) -> None:
+        # With nothing in flight there is no result to look for: wait for the next frame instead of
+        # waking 50 times a second (an idle camera's loop cost more than its decoding).
         try:
-            frame = self.reader.frames.get(timeout=wait_s)
+            frame = self.reader.frames.get(timeout=wait_s if self.in_flight else idle_wait_s)
         except queue.Empty:
             pass
         else:
@@ -257,7 +259,7 @@ class CameraLoop:
             # of a frame forgotten in an outage would be ignored anyway; it expires with its list.)
             return 0
         try:
-            received = framestore.pop_results(self.reply_key, block_s=block_s if self.in_flight else 0.0)
+            received = framestore.pop_results(self.reply_key, block_s=block_s)
         except UNREACHABLE as exc:
             if self.outage.failed(exc, "reading detection results"):
                 self._forget_in_flight()

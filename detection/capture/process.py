@@ -15,12 +15,13 @@ def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
     parent_pid = os.getppid()  # the fork server; it exits when the supervisor dies
     import django
 
-    django.setup()
+    django.setup()  # done in the fork server already (preload.py): then only the logging is set again
 
     from django.conf import settings
     from django.core.exceptions import ValidationError
 
     from cameras.models import Camera
+    from core import tracing
     from core.lease import RedisLease
     from core.logging import bind_log_context
     from core.redisclient import get_redis
@@ -40,6 +41,7 @@ def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the supervisor, which stops us in order
 
     bind_log_context(camera_id=camera_id)  # every log line of this process names its camera
+    tracing.setup_from_settings()  # the fork server set Django up with tracing stopped (preload.py)
     camera = Camera.objects.get(pk=camera_id)
     try:
         source = camera.source
@@ -78,6 +80,7 @@ def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
             backoff_max_s=settings.CAPTURE_BACKOFF_MAX_S,
             transport=camera.rtsp_transport,
             probe_every_s=settings.CAPTURE_PROBE_EVERY_S,
+            decode_threads=settings.CAPTURE_DECODE_THREADS,
         ),
         camera_label=str(camera.pk),
     )
