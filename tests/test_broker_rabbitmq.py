@@ -14,8 +14,10 @@ import os
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -66,14 +68,31 @@ def amqp_url() -> str:
 
 
 @pytest.fixture
-def empty_queues(amqp_url: str) -> str:
-    """The task queues of the tests' virtual host, declared as the workers declare them, and empty."""
-    with Connection(amqp_url) as connection:
-        channel = connection.default_channel
-        for queue in [*broker.amqp_queues(QUEUES), broker.dead_letter_queue()]:
-            queue(channel).declare()
-            queue(channel).purge()
-    return amqp_url
+def empty_queues(amqp_url: str) -> Iterator[str]:
+    """A virtual host of the test's own, with the task queues declared as the workers declare them.
+
+    Purging shared queues is not enough: a message an earlier test left waiting in the delay queues
+    (a retry's countdown) lands in a task queue seconds later. Without rabbitmqctl (a broker
+    elsewhere, TEST_AMQP_URL) the shared virtual host's queues are purged instead."""
+    parts = urlsplit(amqp_url)
+    vhost = f"{parts.path.lstrip('/')}_{uuid.uuid4().hex[:8]}"
+    try:
+        subprocess.run(["rabbitmqctl", "add_vhost", vhost], capture_output=True, check=True)
+        subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*"],
+                       capture_output=True, check=True)  # fmt: skip
+        url = urlunsplit(parts._replace(path="/" + vhost))
+    except (FileNotFoundError, subprocess.CalledProcessError):
+        vhost, url = "", amqp_url
+    try:
+        with Connection(url) as connection:
+            channel = connection.default_channel
+            for queue in [*broker.amqp_queues(QUEUES), broker.dead_letter_queue()]:
+                queue(channel).declare()
+                queue(channel).purge()
+        yield url
+    finally:
+        if vhost:
+            subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, check=False)
 
 
 def amqp_env(url: str, database_url: str) -> dict[str, str]:
