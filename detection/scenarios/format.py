@@ -43,6 +43,22 @@ class Scenario:
     events: list[TruthEvent] = field(default_factory=list)
 
 
+def scenario_folders(paths: list[str]) -> list[Path]:
+    """The scenario folders named, or inside the folders named (one level down), in order."""
+    folders: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if (path / "scenario.json").is_file():
+            folders.append(path)
+        elif path.is_dir():
+            folders += sorted(p.parent for p in path.glob("*/scenario.json"))
+        else:
+            raise ScenarioError(f"{path}: not a scenario folder")
+    if not folders:
+        raise ScenarioError("no scenarios found")
+    return folders
+
+
 def load_scenario(folder: Path | str) -> Scenario:
     folder = Path(folder)
     spec_path, video = folder / "scenario.json", folder / "video.mp4"

@@ -23,7 +23,7 @@ from cameras.config import EVENT_TYPES
 from core.health import ping_queues
 from core.processes import DETECT_ENV, detect_worker_argv
 from detection.scenarios.explain import explain
-from detection.scenarios.format import Scenario, ScenarioError, load_scenario
+from detection.scenarios.format import Scenario, ScenarioError, load_scenario, scenario_folders
 from detection.scenarios.runner import RunResult, ScenarioRunError, run_scenario
 from detection.scenarios.score import Report, TypeScore, score, table_lines, total
 
@@ -56,7 +56,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        folders = self._folders(options["scenarios"])
+        try:
+            folders = scenario_folders(options["scenarios"])
+        except ScenarioError as exc:
+            raise CommandError(str(exc)) from None
         scenarios: list[Scenario | tuple[Path, str]] = []  # a scenario, or a folder and why it cannot be read
         for folder in folders:
             try:
@@ -138,20 +141,6 @@ class Command(BaseCommand):
             )
 
     # -- helpers --------------------------------------------------------------------------------
-    def _folders(self, raw: list[str]) -> list[Path]:
-        folders: list[Path] = []
-        for item in raw:
-            path = Path(item)
-            if (path / "scenario.json").is_file():
-                folders.append(path)
-            elif path.is_dir():
-                folders += sorted(p.parent for p in path.glob("*/scenario.json"))
-            else:
-                raise CommandError(f"{path}: not a scenario folder")
-        if not folders:
-            raise CommandError("no scenarios found")
-        return folders
-
     def _explained(
         self, scenarios: list[Scenario | tuple[Path, str]], names: list[str]
     ) -> list[Scenario | tuple[Path, str]]:

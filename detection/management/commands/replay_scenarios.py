@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cameras.config import EVENT_TYPES
-from detection.scenarios.format import ScenarioError, load_scenario
+from detection.scenarios.format import ScenarioError, load_scenario, scenario_folders
 from detection.scenarios.replay import cached_detections, event_summary, replay, scenario_camera
 from detection.scenarios.score import TypeScore, score, table_lines, total
 
@@ -32,17 +32,8 @@ class Command(BaseCommand):
         parser.add_argument("--events", action="store_true", help="list every reported event with its measurements")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        folders: list[Path] = []
-        for item in options["scenarios"]:
-            path = Path(item)
-            if (path / "scenario.json").is_file():
-                folders.append(path)
-            elif path.is_dir():
-                folders += sorted(p.parent for p in path.glob("*/scenario.json"))
-            else:
-                raise CommandError(f"{path}: not a scenario folder")
         try:
-            scenarios = [load_scenario(f) for f in folders]
+            scenarios = [load_scenario(f) for f in scenario_folders(options["scenarios"])]
         except ScenarioError as exc:
             raise CommandError(str(exc)) from None
         per_type = {kind: TypeScore() for kind in EVENT_TYPES}
