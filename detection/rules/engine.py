@@ -184,12 +184,13 @@ class TrafficRules:
         alive = self.road_users.users
         for uid in [u for u in self.state if u not in alive]:
             del self.state[uid]
-        for key in [k for k in self._likely_since if not all(u in alive for u in k[1:] if isinstance(u, int))]:
-            del self._likely_since[key]
-        for key in [k for k in self._since if not all(u in alive for u in k[1:] if isinstance(u, int))]:
-            del self._since[key]
-            self._fire_of.pop(key, None)
-            self._moving_since.pop(key, None)
+        for key in [
+            k
+            for k in self._since.keys() | self._likely_since.keys()
+            if not all(u in alive for u in k[1:] if isinstance(u, int))
+        ]:
+            for held in (self._since, self._likely_since, self._fire_of, self._moving_since):
+                held.pop(key, None)
 
     def _user_state(self, uid: int) -> _UserState:
         return self.state.setdefault(uid, _UserState())

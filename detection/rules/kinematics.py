@@ -22,7 +22,7 @@ import numpy as np
 
 from cameras.geometry import Homography
 from detection.rules.kalman import ConstantAcceleration, FloatArray, smooth
-from detection.rules.noise import ground_measurement, jacobian
+from detection.rules.noise import ground_measurement
 from detection.tracking import TrackPoint
 
 # White-jerk spectral density (m^2/s^5): lets a car go from cruising to full braking within a few
@@ -143,8 +143,7 @@ class KinematicState:
         measured = ground_measurement(homography, point.box, point.conf, frame_size, change, hidden_px)
         if hidden_px > 0:
             self.occluded_at = point.ts
-        ground = ((x1 + x2) / 2, y2)
-        size_m = size[1] * float(np.hypot(*jacobian(homography, ground)[:, 0])) / width
+        size_m = size[1] * measured.metres_per_px
         jumped = self.size_m is not None and not 1 / SIZE_JUMP <= size_m / max(self.size_m, 1e-6) <= SIZE_JUMP
         if self.filter is None or point.ts - self.filter.t > RESTART_GAP_S:
             self._restart(point.ts, measured.position, measured.covariance)

@@ -37,6 +37,7 @@ SHAPE_CHANGE_WEIGHT = 0.7
 class GroundMeasurement:
     position: FloatArray  # metres on the road, shape (2,)
     covariance: FloatArray  # metres^2, shape (2, 2)
+    metres_per_px: float  # road metres per image pixel across the picture at the ground point
 
     @property
     def sigma_m(self) -> float:
@@ -101,7 +102,9 @@ def ground_measurement(
     image_cov = np.diag([(sx / width) ** 2, (sy / height) ** 2])
     jac = jacobian(homography, ground)
     position = homography.to_world([ground])[0]
-    return GroundMeasurement(position=position, covariance=jac @ image_cov @ jac.T)
+    return GroundMeasurement(
+        position=position, covariance=jac @ image_cov @ jac.T, metres_per_px=float(np.hypot(*jac[:, 0])) / width
+    )
 
 
 def hidden_below_px(
