@@ -31,7 +31,7 @@ from detection.scenarios.traffic import PLAN, Road, Scene, make_road
 
 VERSION = 2  # 2: only cut-outs the detector recognizes on their own
 MAX_ATTEMPTS = 40
-REAL_CLIPS = {"dev": CLIP_CARS_TRUCK, "test": CLIP_CARS_CYCLIST}
+REAL_CLIPS = {"dev": CLIP_CARS_TRUCK, "dev2": CLIP_CARS_TRUCK, "test": CLIP_CARS_CYCLIST}
 Detect = Callable[[Image], list[tuple[str, float, tuple[float, float, float, float]]]]
 
 
@@ -218,6 +218,7 @@ def write_readme(out: Path, commit: str) -> None:
         "Made by: manage.py make_scenarios OUT --split all (detection/scenarios/scene_set.py).",
         "",
         "dev/   tune on these.",
+        "dev2/  tune on these too: other seeds and rigs (one mounted 3.5 m up).",
         "test/  report only; never tune on them. Its scenes come from other camera rigs and other seeds.",
         "",
         "Each scene: video.mp4 (mp4v) + scenario.json in the format of docs/scenario-format.md;",
