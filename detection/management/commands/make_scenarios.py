@@ -1,6 +1,7 @@
 """``manage.py make_scenarios OUT``: compose labelled scenarios from real footage.
 
-``--split dev|test|all`` (the default) writes the generated set, OUT/dev/NAME and OUT/test/NAME:
+``--split dev|dev2|test|all`` (the default) writes the generated set, OUT/SPLIT/NAME (tune on dev and
+dev2, report on test):
 several camera rigs per split, both flow directions, near-threshold normal traffic and true events
 of every type. ``--only NAME...`` writes only the named scenes; names of the original one-street
 set (and the demo street) select that set instead, written straight into OUT.
