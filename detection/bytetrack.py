@@ -29,11 +29,19 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.floating]
 
 
+REFIND_WEAK_IOU = 0.8  # see ByteTrackConfig.refind_weak
+
+
 @dataclass(frozen=True)
 class ByteTrackConfig:
     track_high_thresh: float = 0.25  # first association: detections at least this confident
     track_low_thresh: float = 0.1  # second association: the rest above this
     new_track_thresh: float = 0.25  # an unmatched detection starts a track from this confidence
+    # Not in ByteTrack: a lost track may also be found again by a weak detection over its predicted box
+    # (IoU > REFIND_WEAK_IOU). A far car standing still is often detected at 0.1-0.2 only: one frame
+    # under the floor loses its track, and ByteTrack would then wait for a confident detection that
+    # never comes.
+    refind_weak: bool = False
     track_buffer: int = 30  # frames a lost track is kept for re-identification
     match_thresh: float = 0.8  # first association: the highest cost (1 - IoU, score-fused) matched
     fuse_score: bool = True  # weigh IoU by the detection's confidence in the first association
@@ -252,13 +260,23 @@ class ByteTracker:
 
         # Second association: the weak detections with the tracked ones left over (not the lost).
         remaining = [pool[i] for i in u_track if pool[i].state == State.TRACKED]
+        u_second = list(range(len(detections_second)))
         if remaining and detections_second:
-            matches, u_remaining, _ = _linear_assignment(_iou_distance(remaining, detections_second), 0.5)
+            matches, u_remaining, u_second = _linear_assignment(_iou_distance(remaining, detections_second), 0.5)
             for it, idet in matches:
                 (activated if remaining[it].state == State.TRACKED else refind).append(remaining[it])
                 remaining[it].update(self.kf, detections_second[idet], self.frame_id)
         else:
             u_remaining = list(range(len(remaining)))
+        lost_left = [pool[i] for i in u_track if pool[i].state != State.TRACKED] if cfg.refind_weak else []
+        if lost_left and u_second:
+            # Only a weak box almost exactly where the lost track was: two overlapping road users give
+            # weak in-between boxes that a looser match would follow from one to the other.
+            weak = [detections_second[i] for i in u_second]
+            matches, _, _ = _linear_assignment(_iou_distance(lost_left, weak), 1 - REFIND_WEAK_IOU)
+            for it, idet in matches:
+                refind.append(lost_left[it])
+                lost_left[it].update(self.kf, weak[idet], self.frame_id)
         for it in u_remaining:
             remaining[it].state = State.LOST
             lost.append(remaining[it])

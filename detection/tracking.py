@@ -93,7 +93,8 @@ class CameraTracker:
         """``confidence``: the camera's threshold. Detections at or over it start and carry tracks;
         weaker ones, down to cameras.config.detection_floor, only keep an existing track going
         (ByteTrack's second association), so a road user the detector is unsure of for a few frames
-        keeps its track and its measurements instead of breaking in two."""
+        keeps its track and its measurements instead of breaking in two; they also find a lost track
+        again where it was (a far stalled car the detector sees at 0.1-0.2)."""
         self._tracker = ByteTracker(
             ByteTrackConfig(
                 track_high_thresh=confidence,
@@ -102,6 +103,7 @@ class CameraTracker:
                 track_buffer=max(1, round(track_buffer_s * fps)),  # in frames
                 match_thresh=0.8,
                 fuse_score=True,
+                refind_weak=True,
             )
         )
         self.tracks: dict[int, Track] = {}

@@ -335,3 +335,25 @@ def test_physics_dates_a_condition_back_only_when_it_is_surely_met() -> None:
     assert engine._hold(key, 1.0, None, 0.5, likely=True, surely_since=0.2) is None  # unknown: no date
     assert engine._hold(key, 1.1, True, 0.5, likely=True, surely_since=0.4) is None  # sure for 0 s
     assert engine._hold(key, 1.3, True, 0.5, likely=True, surely_since=0.5) == pytest.approx(0.9)
+
+
+def test_a_stalled_car_that_passing_traffic_seems_to_move_stays_one_stalled_car() -> None:
+    # A truck passes right by the stalled car for two seconds, its box over the car's: the car's box
+    # merges with it and slides along (here: its ground point dragged 3 m), which alone would end the
+    # stop. Then the car is lost for a moment. Still one stall of one road user, timed from its stop.
+    def dragged(t: float) -> tuple[float, float]:
+        return (7.5, 30.0 + (3.0 * (t - 5.0) / 2.0 if 5.0 <= t < 7.0 else 0.0))
+
+    truck: Trajectory = lambda t: (7.0, 26.0 + 0.0 * t) if 5.0 <= t < 7.0 else None  # noqa: E731
+    events = run({1: ("car", dragged), 2: ("truck", truck)}, 12.5, jitter=0.5, hidden={1: (7.0, 8.0)})
+    event = only(events, "stalled_vehicle")
+    assert event.track_ids == (1,)
+    assert event.triggered_at == pytest.approx(10.3, abs=1.0)
+
+
+def test_a_stopped_car_that_drives_off_in_the_clear_ends_its_stop() -> None:
+    def leaves(t: float) -> tuple[float, float]:
+        return (7.5, 30.0 + (max(0.0, t - 6.0) * 5.0))  # stands 6 s, then 18 km/h
+
+    events = run({1: ("car", leaves)}, 12.0, jitter=0.5)
+    assert of_type(events, "stalled_vehicle") == []

@@ -155,3 +155,28 @@ def test_a_track_takes_the_class_most_of_its_detections_give_it() -> None:
     for i in range(1, 6):
         (track,) = tracker.update(i / 10, [car_box(0.1 + 0.01 * i, 0.8)])
     assert track.cls == "car"
+
+
+def test_a_lost_standing_car_is_found_again_by_a_weak_detection_where_it_stood() -> None:
+    # A far stalled car: detected at 0.5, then at 0.12-0.15 with one frame under the floor. ByteTrack
+    # alone keeps the lost track waiting for a confident box; ours takes the weak one where it stood.
+    tracker = CameraTracker(10.0, confidence=0.35)
+    parked = (0.40, 0.30, 0.44, 0.33)
+    ids = []
+    for i, conf in enumerate([0.5, 0.5, 0.5, 0.08, 0.12, 0.15, 0.12, 0.13]):
+        ids.append([t.track_id for t in tracker.update(i / 10, [Box("car", conf, parked)])])
+    assert ids[3] == [] and ids[4:] == [ids[0]] * 4
+
+
+def test_a_lost_track_is_not_found_again_by_a_weak_box_that_only_overlaps_it() -> None:
+    # Two cars standing one behind the other give weak boxes in between: following those, a track
+    # would wander from one car to the other.
+    tracker = CameraTracker(10.0, confidence=0.35)
+    for i in range(3):
+        tracker.update(i / 10, [Box("car", 0.5, (0.40, 0.30, 0.44, 0.33))])
+    tracker.update(0.3, [])
+    assert tracker.update(0.4, [Box("car", 0.15, (0.40, 0.31, 0.44, 0.345))]) == []  # IoU 0.6
+
+
+def test_without_refind_weak_the_port_is_bytetrack() -> None:
+    assert ByteTrackConfig().refind_weak is False  # the frame-by-frame comparison above runs with it off

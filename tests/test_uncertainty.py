@@ -123,3 +123,35 @@ def test_a_new_track_id_where_a_lost_road_user_should_be_is_that_road_user() -> 
     person = Track(9, "person", deque([TrackPoint(1.6, box_at(6.0, 46.0), 0.8)]))
     ((_, walker),) = users.resolve([person], 1.6, H, SIZE)
     assert walker.uid == 9  # not the car's class group
+
+
+def _fed(last_box: tuple[float, float, float, float], hidden_px: float) -> KinematicState:
+    state = KinematicState()
+    for i in range(10):
+        state.update(TrackPoint(i / 10, box_at(4.0, 30.0 + i), 0.9), H, SIZE)
+    state.update(TrackPoint(1.0, last_box, 0.9), H, SIZE, hidden_px)
+    return state
+
+
+def test_a_box_that_keeps_its_shape_behind_a_nearer_box_still_shows_its_ground_point() -> None:
+    # A nearer road user's box reaches over the ground point (boxes are rectangles: often only road is
+    # behind it). The box keeps its shape, so its bottom is seen: a full measurement (the frame still
+    # counts as occluded for what is read across it, such as hard braking).
+    clear, covered = _fed(box_at(4.0, 40.0), 0.0), _fed(box_at(4.0, 40.0), 60.0)
+    assert covered.filter is not None and clear.filter is not None
+    assert np.allclose(covered.filter.p, clear.filter.p)
+    # Cut by a third from below, it is hidden: the measurement counts for little.
+    x1, y1, x2, y2 = box_at(4.0, 40.0)
+    cut = _fed((x1, y1, x2, y2 - (y2 - y1) / 3), 60.0)
+    assert cut.filter is not None and cut.filter.block(0, 0)[1, 1] > clear.filter.block(0, 0)[1, 1]
+    assert cut.occluded_at == 1.0
+
+
+def test_a_first_box_of_another_shape_does_not_start_the_estimate() -> None:
+    # The first box of a track is a car half out from behind a truck (a tall, narrow box): the next,
+    # whole boxes restart the estimate instead of being measured against that one.
+    state = KinematicState()
+    x1, y1, x2, y2 = box_at(4.0, 30.0)
+    state.update(TrackPoint(0.0, (x1 + (x2 - x1) * 0.6, y1, x2, y2 - 0.02), 0.5), H, SIZE)
+    state.update(TrackPoint(0.1, box_at(4.0, 31.0), 0.9), H, SIZE)
+    assert state.continuous_since == 0.1

@@ -57,6 +57,7 @@ K_STILL = 1.64
 STOP_TIMING_MARGIN_S = 0.33  # 1.64 sigma of a stop's timing (about 0.2 s): stops are timed on their lower bound
 STOP_DEBOUNCE_S = 0.5  # a standing road user has moved off once its speed has been over the limit this long
 STANDING_RULES = frozenset({"stalled_vehicle", "crosswalk_stop"})
+CROWDED_SHARE = 0.1  # of a box's area covered by other road users' boxes: its edges are not all its own
 PLACE_AND_TIME_S = 2.0  # a moving event repeated this soon, where a vanished road user was, is the same one
 PLACE_RADIUS_M = 4.0
 # A condition timed over a minimum duration (speeding 0.5 s, tailgating 1 s) is timed from when its
@@ -89,6 +90,7 @@ class _Seen:
     track: Track
     user: RoadUser
     motion: Motion
+    crowded: bool = False  # another road user's box covers part of this one's (see CROWDED_SHARE)
 
     @property
     def uid(self) -> int:
@@ -128,7 +130,7 @@ class TrafficRules:
             hidden = hidden_below_px(track.last.box, others, frame.size[1])
             motion = user.kinematics.update(track.last, homography, frame.size, hidden)
             if motion is not None and motion.settled:
-                seen.append(_Seen(track, user, motion))
+                seen.append(_Seen(track, user, motion, _covered_share(track.last.box, others) > CROWDED_SHARE))
         self._forget()
         events: list[CandidateEvent] = []
         for item in seen:
@@ -447,6 +449,7 @@ class TrafficRules:
         """stalled_vehicle (in a lane) and crosswalk_stop (on a crosswalk): standing still for a while."""
         events = []
         motion = item.motion
+        item.user.stopped = False
         for rule, kind in (("stalled_vehicle", "lane"), ("crosswalk_stop", "crosswalk")):
             if not self._enabled(rule):
                 continue
@@ -468,12 +471,17 @@ class TrafficRules:
                 if lagged.speed_ms < limit or not self._holding(key):
                     still = lagged.speed_ms < limit
                     self._moving_since.pop(key, None)
+                elif item.crowded:
+                    # Traffic passing by (or in front of) a standing car merges with its box and
+                    # drags its ground point along: whether it moved off shows once it is clear again.
+                    self._moving_since.pop(key, None)
                 elif lagged.speed_ms - K_STILL * lagged.speed_sigma > limit:
                     moving_for = when - self._moving_since.setdefault(key, when)
                     still = None if moving_for < STOP_DEBOUNCE_S else False
             # The stop's start and end are known to a few frames only (the smoother follows a car that
             # pulls away with a little delay): decide on the lower bound of its duration.
             start = self._hold(key, when, still if inside else False, cfg["min_duration_s"] + STOP_TIMING_MARGIN_S)
+            item.user.stopped = item.user.stopped or self._holding(key)
             if start is not None:
                 events.append(
                     self._event(
@@ -657,6 +665,17 @@ def _distance_sigma(a: Motion, b: Motion, delta: tuple[float, float]) -> float:
 def _unit(x: float, y: float) -> tuple[float, float] | None:
     norm = math.hypot(x, y)
     return (x / norm, y / norm) if norm > 1e-6 else None
+
+
+def _covered_share(box: tuple[float, float, float, float], others: list[tuple[float, float, float, float]]) -> float:
+    """The largest share of the box's area that one other box covers."""
+    x1, y1, x2, y2 = box
+    area = max((x2 - x1) * (y2 - y1), 1e-12)
+    return max(
+        (max(0.0, min(x2, ox2) - max(x1, ox1)) * max(0.0, min(y2, oy2) - max(y1, oy1)) / area
+         for ox1, oy1, ox2, oy2 in others),
+        default=0.0,
+    )  # fmt: skip
 
 
 def _cut_by_border(box: tuple[float, float, float, float], margin: float = 0.004) -> bool:

@@ -52,11 +52,15 @@ class RoadUser:
     last_seen: float = 0.0
     track_id: int = 0  # the track that currently carries it
     first_seen: float = 0.0
+    # Set by the rules while they time a stop of this road user: traffic passing by may have made its
+    # last boxes look as if it moved, but as far as anyone knows it still stands there.
+    stopped: bool = False
 
     @property
     def standing(self) -> bool:
         motion = self.kinematics.motion
-        return motion is not None and motion.speed_lo(1.0) < STANDING_MS  # it may well have stood
+        # It may well have stood.
+        return self.stopped or (motion is not None and motion.speed_lo(1.0) < STANDING_MS)
 
     def predicted_position(self, t: float) -> tuple[FloatArray, FloatArray] | None:
         """Where it should be at t: where it stood, or where its velocity has taken it."""

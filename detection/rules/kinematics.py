@@ -22,7 +22,7 @@ import numpy as np
 
 from cameras.geometry import Homography
 from detection.rules.kalman import ConstantAcceleration, FloatArray, smooth
-from detection.rules.noise import ground_measurement
+from detection.rules.noise import ground_measurement, image_sigma_px
 from detection.tracking import TrackPoint
 
 # White-jerk spectral density (m^2/s^5): lets a car go from cruising to full braking within a few
@@ -38,10 +38,12 @@ RESTART_GAP_S = 3.0  # after this long unseen the old state predicts nothing use
 MAX_REFUSED = 3  # consecutive refused measurements: the road user is elsewhere, restart the filter
 ASPECT_SMOOTHING = 0.2  # weight of the newest box in the running aspect ratio
 # A box's height in pixels times the road's metres per pixel under it is about the road user's real
-# size, whatever its distance: it drifts slowly as the view angle changes, and it jumps when the box
-# is of something else (the tracker moved to a neighbour, two road users merged, half of one hidden).
-# A jump by this factor is not a measurement of this road user.
+# size, whatever its distance, and its shape (height / width) is about constant: both drift slowly as
+# the view angle changes, and they jump when the box is of something else (the tracker moved to a
+# neighbour, two road users merged, half of one hidden). A jump by this factor in either is not a
+# measurement of this road user.
 SIZE_JUMP = 1.5
+CUT_K = 2.0  # a box this many edge-noise sigmas shorter than its shape says has lost its bottom
 HISTORY_S = 3.0
 
 
@@ -139,14 +141,36 @@ class KinematicState:
             if self.aspect is None
             else (abs(size[0] - size[1] / self.aspect), abs(size[1] - size[0] * self.aspect))
         )
-        self.aspect = ratio if self.aspect is None else self.aspect + ASPECT_SMOOTHING * (ratio - self.aspect)
-        measured = ground_measurement(homography, point.box, point.conf, frame_size, change, hidden_px)
+        reshaped = self.aspect is not None and not 1 / SIZE_JUMP <= ratio / self.aspect <= SIZE_JUMP
         if hidden_px > 0:
+            # Whether or not its box shows the cut, what a change is read across this frame may be
+            # the occluder's doing (a merged box keeps a plausible shape): see hard braking.
             self.occluded_at = point.ts
+        if hidden_px > 0 and self.aspect is not None:
+            # A nearer road user's box reaches over this one's ground point. Boxes are rectangles, road
+            # users are not: often it covers only road beside it. A box whose bottom is hidden is
+            # shorter than its shape says, by about what is hidden; one that keeps its shape shows its
+            # bottom. (Its shape is not learnt meanwhile, so a slowly growing cut still shows.)
+            short_px = size[0] * self.aspect - size[1]
+            edge_px = image_sigma_px(size[0], size[1], point.conf)[1]
+            hidden_px = min(hidden_px, short_px) if short_px > CUT_K * edge_px else 0.0
+        elif self.aspect is None or hidden_px == 0:
+            self.aspect = ratio if self.aspect is None else self.aspect + ASPECT_SMOOTHING * (ratio - self.aspect)
+        measured = ground_measurement(homography, point.box, point.conf, frame_size, change, hidden_px)
         size_m = size[1] * measured.metres_per_px
-        jumped = self.size_m is not None and not 1 / SIZE_JUMP <= size_m / max(self.size_m, 1e-6) <= SIZE_JUMP
-        if self.filter is None or point.ts - self.filter.t > RESTART_GAP_S:
+        jumped = reshaped or (
+            self.size_m is not None and not 1 / SIZE_JUMP <= size_m / max(self.size_m, 1e-6) <= SIZE_JUMP
+        )
+        if (
+            self.filter is None
+            or point.ts - self.filter.t > RESTART_GAP_S
+            or (jumped and self.filter.updates < MIN_UPDATES)
+        ):
+            # A new track's first boxes are often of part of the road user (emerging from behind
+            # another, or boxed as something else for a frame): when the box changes shape or size this
+            # much before the estimate has settled, the new box is the road user, the first was not.
             self._restart(point.ts, measured.position, measured.covariance)
+            self.aspect = ratio
         elif self.last_measured is None or point.ts - self.last_measured > MAX_GAP_S:
             # A break (occlusion, re-joined fragment, cut box): keep where it is going and how fast, but
             # forget the acceleration, so nothing is differentiated across the break.

@@ -67,7 +67,14 @@ def rigs(split: str) -> list[CameraGeometry]:
     for index, (width, height, fps) in enumerate(_FORMATS[split]):
         for _ in range(200):
             rig = _draw(
-                rng, f"{split}-cam{index + 1}", width, height, fps, heights[index], _LIMITS[split][index], _LOWEST_M[split]
+                rng,
+                f"{split}-cam{index + 1}",
+                width,
+                height,
+                fps,
+                heights[index],
+                _LIMITS[split][index],
+                _LOWEST_M[split],
             )
             try:
                 near, far = rig.road_span()
