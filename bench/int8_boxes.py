@@ -16,18 +16,18 @@ consecutive frames spread evenly over each dev scenario (never the test split).
 Speed: bare ONNX Runtime loops (one intra-op thread, spinning off, normalise + run) over the same
 frames, fp32 and the recipe taking turns, with the load average; fps and the ratio int8 / fp32.
 
-Measured 2026-11-30 (the machine loaded by other jobs, load average 8-9 on 2 cores, so the fps ratios
-are rough), clips+bus 61 frames (359 fp32 boxes) / dev 450 frames (783 boxes); bottom = bottom edge:
+Measured 2026-11-30 (the machine loaded by other jobs, load average 7-9 on 2 cores, so the fps ratios
+are rough: two runs, v1 and cv2float in turn, at load 7.1-7.6; cv2float+m0 once at 8.3), clips+bus 61 frames (359 fp32 boxes) / dev 450 frames (783 boxes); bottom = bottom edge:
     recipe        agree clips/dev  bottom mean/p95 dev  motion bottom p95 clips/dev  motion cx p95 dev  int8/fp32
-    v1            0.975 / 0.951    0.43 / 1.24          1.23 / 1.78                   1.37              2.20x
-    cv2float      0.975 / 0.950    0.40 / 1.20          1.10 / 1.56                   1.23              2.05x
+    v1            0.975 / 0.951    0.43 / 1.24          1.23 / 1.78                   1.37              2.05-2.18x
+    cv2float      0.975 / 0.950    0.40 / 1.20          1.10 / 1.56                   1.23              1.71-1.82x
     m0float       0.972 / 0.939    0.42 / 1.46          1.04 / 1.94                   1.28              -
-    cv2float+m0   0.972 / 0.939    0.40 / 1.49          1.03 / 1.94                   1.25              2.09x
+    cv2float+m0   0.972 / 0.939    0.40 / 1.49          1.03 / 1.94                   1.25              (2.09x)
     2clips60      0.955 / 0.944    0.46 / 1.51          1.19 / 1.57                   1.55              -
     reduce_range  0.916 / -        clips 0.51 / 1.29    1.37 / -                      -                 -
     percentile    0.950 / -        clips 0.35 / 1.51    1.70 / -                      -                 -
 No variant moves the geometry by more than the sampling noise except for the worse (reduce_range,
-Percentile); keeping the box branch (cv2) in float gains 5-12 % on dev at about 7 % of the speed, and
+Percentile); keeping the box branch (cv2) in float gains 5-12 % on dev for 15 % of int8's speed, and
 on the dev split's speeding scenes its speeds differ from v1's by at most 0.43 km/h (error max 3.1 %
 against v1's 2.5 %), so the recipe stays v1.
 """
