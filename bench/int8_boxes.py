@@ -16,8 +16,9 @@ consecutive frames spread evenly over each dev scenario (never the test split).
 Speed: bare ONNX Runtime loops (one intra-op thread, spinning off, normalise + run) over the same
 frames, fp32 and the recipe taking turns, with the load average; fps and the ratio int8 / fp32.
 
-Measured 2026-11-30 (the machine loaded by other jobs, load average 7-9 on 2 cores, so the fps ratios
-are rough: two runs, v1 and cv2float in turn, at load 7.1-7.6; cv2float+m0 once at 8.3), clips+bus 61 frames (359 fp32 boxes) / dev 450 frames (783 boxes); bottom = bottom edge:
+Measured 2026-11-30 on clips+bus 61 frames (359 fp32 boxes) / dev 450 frames (783 boxes), errors in
+pixels; the machine was loaded by other jobs (load average 7-9 on 2 cores), so the fps ratios are
+rough: two runs, v1 and cv2float in turn, at load 7.1-7.6; cv2float+m0 once at 8.3.
     recipe        agree clips/dev  bottom mean/p95 dev  motion bottom p95 clips/dev  motion cx p95 dev  int8/fp32
     v1            0.975 / 0.951    0.43 / 1.24          1.23 / 1.78                   1.37              2.05-2.18x
     cv2float      0.975 / 0.950    0.40 / 1.20          1.10 / 1.56                   1.23              1.71-1.82x
