@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -11,6 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from cameras.models import Camera
+from detection import quantize
 from detection.assets import CLIP_CARS_TRUCK, asset_path
 from detection.scenarios.format import load_scenario
 from detection.scenarios.replay import cache_key, cached_detections, replay, scenario_camera
@@ -38,7 +40,7 @@ def test_replay_gives_the_reports_of_the_live_evaluate_path(celery_worker, tmp_p
     assert [r["type"] for r in live] == ["speeding"]
 
 
-def test_the_cache_key_changes_with_the_settings_that_change_detections(tmp_path: Path) -> None:
+def test_the_cache_key_changes_with_the_settings_that_change_detections(tmp_path: Path, settings, monkeypatch) -> None:
     folder = tmp_path / "s"
     folder.mkdir()
     shutil.copy(asset_path(CLIP_CARS_TRUCK), folder / "video.mp4")  # a real video: unreadable ones are refused
@@ -66,5 +68,13 @@ def test_the_cache_key_changes_with_the_settings_that_change_detections(tmp_path
     camera.confidence_threshold = 0.05
     assert cache_key(scenario, camera) != key
     changed = cache_key(scenario, camera)
+    # The model: int8 detects other boxes than fp32, and another quantization recipe other boxes again.
+    settings.DETECT_PRECISION = "int8"
+    int8 = cache_key(scenario, camera)
+    assert int8 != changed
+    monkeypatch.setattr(quantize, "RECIPE", dataclasses.replace(quantize.RECIPE, version=quantize.RECIPE.version + 1))
+    assert cache_key(scenario, camera) != int8
+    settings.DETECT_PRECISION = "fp32"
+    assert cache_key(scenario, camera) == changed
     (folder / "video.mp4").write_bytes(b"another video")
     assert cache_key(scenario, camera) != changed

@@ -17,7 +17,8 @@ a different thread count may change a box coordinate in its last bits; boxes are
 the frame, so this shows only when a value falls on a rounding edge. Frames are never dropped in
 either (the evaluation waits instead of dropping).
 
-The cache key is the video's sha256, the weights' sha256 and every setting above, so a changed
+The cache key is the video's sha256, the model's (the weights' sha256; for int8 also the
+quantization recipe's inputs key) and every setting above, so a changed
 video, model or setting is detected anew and a stale cache is never read.
 """
 
@@ -93,11 +94,21 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def model_key() -> str:
+    """Which model detects: the bundled weights' sha256 for fp32; for int8 the quantized model's
+    inputs key, so that a changed quantization recipe is detected anew (fp32 keys are unchanged)."""
+    if settings.DETECT_PRECISION == "int8":
+        from detection.quantize import inputs_key
+
+        return f"int8:{inputs_key()}"
+    return ASSETS[YOLO_WEIGHTS].sha256
+
+
 def cache_key(scenario: Scenario, camera: Camera) -> str:
     inputs = {
         "version": CACHE_VERSION,
         "video": _sha256(scenario.video),
-        "weights": ASSETS[YOLO_WEIGHTS].sha256,
+        "weights": model_key(),
         "fps": camera.detect_fps,
         "confidence": detection_floor(camera.confidence_threshold),
         "classes": list(camera.classes),

@@ -1,4 +1,4 @@
-"""Make the INT8 detector model from the bundled weights and clip (detection/quantize.py)."""
+"""Make the INT8 detector model from the bundled weights and clips (detection/quantize.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from detection import assets, quantize
 
 class Command(BaseCommand):
     help = (
-        "Quantize the bundled YOLOv8n to INT8 (static QDQ, calibrated on the bundled clip), deterministically; "
+        "Quantize the bundled YOLOv8n to INT8 (static QDQ, calibrated on the bundled clips), deterministically; "
         "kept in the asset folder under the sha256 of its inputs and reused while valid."
     )
 
@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            assets.fetch([assets.YOLO_WEIGHTS, quantize.CALIBRATION_CLIP])
+            assets.fetch([assets.YOLO_WEIGHTS, *quantize.RECIPE.clips])
             path = quantize.build_int8(force=options["force"])
         except assets.AssetError as exc:
             raise CommandError(str(exc)) from None
