@@ -48,6 +48,11 @@ MAX_PLAUSIBLE_DECEL = 12.0  # m/s^2: beyond what tyres can do, the measurement i
 # m/s^2, surely: no road vehicle gains speed this fast; a "braking" right after such a gain is a speed
 # bump made by a box that grew or slid for a few frames, not a driver.
 MAX_PLAUSIBLE_ACCEL = 5.0
+# A speed known only this roughly (one sigma, share of the speed) is not evidence of speeding, nor a
+# motion this rough of driving the wrong way, whatever its bounds say: on the dev splits only far
+# tracks that jumped between road users were this rough (13-31 %), real offenders 2-11 %.
+SPEED_EVIDENCE_REL_SIGMA = 0.08
+WRONG_WAY_REL_SIGMA = 0.15
 # A speeding alert fired early (its minimum duration known by physics, see _speeding) must carry a
 # speed known to this fraction (one sigma).
 SPEED_REPORT_REL_SIGMA = 0.03
@@ -298,7 +303,9 @@ class TrafficRules:
         # clock: speeding when even its lower bound is over the threshold for the minimum time.
         lower = max(0.0, lagged.speed_ms - K_SPEED * lagged.speed_sigma) * 3.6
         bar = threshold * HYSTERESIS if self._holding(key) else threshold
-        met = lower > bar
+        # And known well enough to be evidence: a far or jumping track whose speed is this uncertain
+        # can have its lower bound over the bar and still be a measurement error, not a speeder.
+        met = lower > bar and lagged.speed_sigma <= SPEED_EVIDENCE_REL_SIGMA * lagged.speed_ms
         samples = self._user_state(item.uid).samples.setdefault("speeding", [])
         if not met:
             samples.clear()
@@ -364,6 +371,7 @@ class TrafficRules:
             met = (
                 against - K_WRONG_WAY * sigma >= self.settings["wrong_way"]["min_distance_m"]
                 and along + K_SPEED * motion.velocity_sigma < 0
+                and motion.speed_sigma <= WRONG_WAY_REL_SIGMA * motion.speed_ms
                 and zone.margin_m(motion.position) > K_WRONG_WAY * across
             )
             start = self._hold(key, frame.ts, met, 0.0)
