@@ -435,6 +435,19 @@ def cameras_per_box(street: Path, args: argparse.Namespace) -> None:
           " PSS system: capture + the detect worker + the rest of the system above")  # fmt: skip
 
 
+def make_street(street: Path) -> None:
+    """The demo street scene as an IP camera streams it (H.264, no B-frames): the clip cache then copies
+    packets, as it does for real cameras, instead of re-encoding the generator's MPEG-4 in every camera
+    process."""
+    from detection.scenarios.library import DEMO
+
+    with open(os.devnull, "w") as quiet:
+        call_command("make_scenarios", str(street.parent.parent), "--only", DEMO, stdout=quiet)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(street.with_name("video.mp4")), "-an", "-c:v", "libx264",
+                    "-preset", "veryfast", "-pix_fmt", "yuv420p", "-bf", "0", "-g", "40", str(street)],
+                   check=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--passes", type=int, default=3, help="times the two clips are repeated")
@@ -445,6 +458,9 @@ def main() -> None:
     parser.add_argument("--cameras", type=lambda v: [int(n) for n in v.split(",")], default=[4, 8, 10, 12, 16],
                         help="camera counts to try, ascending (stops at the first over 1 %% dropped)")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each cameras-per-box run")
+    parser.add_argument(
+        "--no-cameras", action="store_true", help="skip the cameras-per-box table (and the demo street it needs)"
+    )
     parser.add_argument("--keep-going", action="store_true",
                         help="try every camera count, past the first over 1 %% dropped (for PSS)")  # fmt: skip
     args = parser.parse_args()
@@ -462,14 +478,9 @@ def main() -> None:
     still = write_camera_clip(frames[0], WORK / "videos" / "still.mp4")
     from detection.scenarios.library import DEMO
 
-    with open(os.devnull, "w") as quiet:
-        call_command("make_scenarios", str(WORK / "videos"), "--only", DEMO, stdout=quiet)
-    # As an IP camera streams it (H.264, no B-frames): the clip cache then copies packets, as it does
-    # for real cameras, instead of re-encoding the generator's MPEG-4 in every camera process.
     street = WORK / "videos" / DEMO / "camera.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(street.with_name("video.mp4")), "-an", "-c:v", "libx264",
-                    "-preset", "veryfast", "-pix_fmt", "yuv420p", "-bf", "0", "-g", "40", str(street)],
-                   check=True)  # fmt: skip
+    if not args.no_cameras:
+        make_street(street)
     print(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, {cores} cores, "
           f"load average at start {os.getloadavg()}")  # fmt: skip
 
@@ -503,7 +514,8 @@ def main() -> None:
     print(f"ratio ours / bare fp32 parallel: {ours / bare['fp32']:.2f}")
     print(f"idle camera CPU (800x600 20 fps, motion gate): {idle * 100:.1f} % of one core")
     print(f"load average after the throughput runs {os.getloadavg()}")
-    cameras_per_box(street, args)
+    if not args.no_cameras:
+        cameras_per_box(street, args)
     print(f"load average at the end {os.getloadavg()}")
 
 
