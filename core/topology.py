@@ -38,6 +38,8 @@ class Route:
 
 
 DETECT_FRAME = Route("detection.detect_frame", DETECT, soft_time_limit=20, time_limit=30, expires=30, events=False)
+# Several frames of one camera (at most CAPTURE_MAX_IN_FLIGHT, 64) in one task; same queue and expiry.
+DETECT_FRAMES = Route("detection.detect_frames", DETECT, soft_time_limit=50, time_limit=60, expires=30, events=False)
 ANALYZE_EVENT = Route("analysis.analyze_event", LLM, soft_time_limit=100, time_limit=120)
 RECORD_ALERT = Route("alerts.record_alert", ALERTS, soft_time_limit=30, time_limit=45)
 # Cuts an alert's clip from its camera's rolling cache once the post-roll has passed; it waits (retries)
@@ -53,7 +55,7 @@ PUBLISH_MQTT = Route("alerts.publish_mqtt", ALERTS, soft_time_limit=190, time_li
 PURGE_EXPIRED = Route("alerts.purge_expired", MAINTENANCE, soft_time_limit=100, time_limit=120)
 PING = Route("core.ping", MAINTENANCE, soft_time_limit=10, time_limit=15, expires=30)
 COLLECT_GAUGES = Route("core.collect_gauges", MAINTENANCE, soft_time_limit=20, time_limit=30)
-ROUTES: tuple[Route, ...] = (DETECT_FRAME, ANALYZE_EVENT, RECORD_ALERT, PUSH_CAMERA_STATUS,
+ROUTES: tuple[Route, ...] = (DETECT_FRAME, DETECT_FRAMES, ANALYZE_EVENT, RECORD_ALERT, PUSH_CAMERA_STATUS,
                              DELIVER_WEBHOOK, TEST_WEBHOOK, PUBLISH_MQTT, PURGE_EXPIRED, PING, COLLECT_GAUGES,
                              CUT_CLIP)  # fmt: skip
 
