@@ -250,7 +250,7 @@ class CameraLoop:
         # fewer tasks' overhead (Celery, Redis round trips) to pay. max_tasks_in_flight must cover the
         # worker slots one camera should use at once (2 on 2 cores: one camera can fill both).
         if self._may_send() and not self._send_held():
-            return self._count(self.outage.drop_reason)
+            return self.outage.drop_reason  # counted with the frames that went down with it
         self.outage.succeeded()
         if self.gate is not None:
             self.gate.accept()
