@@ -70,7 +70,7 @@ class Detection:
     private: list[Box] = field(default_factory=list)  # the privacy pass: people and vehicles, any camera
 
 
-def decode_jpeg(data: bytes | None) -> Image:
+def decode_jpeg(data: bytes | bytearray | None) -> Image:
     if data is None:
         raise FrameError("the frame is no longer in the frame store (expired before detection)")
     if not data:
@@ -81,7 +81,7 @@ def decode_jpeg(data: bytes | None) -> Image:
     return np.asarray(image, dtype=np.uint8)
 
 
-def decode_frame(data: bytes | None) -> Image:
+def decode_frame(data: bytes | bytearray | None) -> Image:
     """A frame from the frame store: the camera process's raw pixels, or a JPEG (detection/framecodec.py)."""
     from detection.framecodec import FrameFormatError, decode_raw
 

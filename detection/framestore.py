@@ -26,8 +26,8 @@ def reply_key(camera_id: int, session: str) -> str:
     return key("detections", camera_id, session)
 
 
-def put_frame(frame_key_: str, jpeg: bytes, ttl_s: int = FRAME_TTL_S) -> None:
-    get_redis().set(frame_key_, jpeg, px=ttl_s * 1000)
+def put_frame(frame_key_: str, payload: bytes | bytearray, ttl_s: int = FRAME_TTL_S) -> None:
+    get_redis().set(frame_key_, payload, px=ttl_s * 1000)
 
 
 def take_frame(frame_key_: str) -> bytes | None:
