@@ -63,7 +63,11 @@ def celery_dispatch(kwargs: dict[str, Any]) -> None:
     # backend SUBSCRIBEs to a result channel for every frame sent (and UNSUBSCRIBEs later): two
     # of the four Redis round trips of a send.
     route = DETECT_FRAMES if "frames" in kwargs else DETECT_FRAME
-    send(route, kwargs=kwargs, expires=framestore.FRAME_TTL_S, ignore_result=True)
+    # Celery puts a repr of the arguments in every message, for log lines and monitors; its saferepr
+    # walk of these kwargs was 0.1 ms of a send. Which camera and frames is what a log line needs.
+    seqs = [frame["seq"] for frame in kwargs["frames"]] if "frames" in kwargs else [kwargs["seq"]]
+    summary = f"camera {kwargs['camera_id']} frames {seqs}"
+    send(route, kwargs=kwargs, expires=framestore.FRAME_TTL_S, ignore_result=True, argsrepr="()", kwargsrepr=summary)
 
 
 def private_boxes(result: dict[str, Any]) -> list[BoxInView]:
