@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from cameras.config import ROAD_USER_CLASSES  # noqa: E402
@@ -203,7 +204,7 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(30)
 
 
-def our_path(clip: Path, n_frames: int, in_flight: int) -> float:
+def our_path(clip: Path, n_frames: int, in_flight: int, tasks_in_flight: int) -> float:
     camera = Camera.objects.create(
         name=f"bench-{time.time()}", source_url=str(clip), detect_fps=20.0, motion_gate=False, classes=ROAD_USER_CLASSES
     )
@@ -213,7 +214,12 @@ def our_path(clip: Path, n_frames: int, in_flight: int) -> float:
         str(camera.pk),
     )
     capture = CaptureSettings(
-        max_in_flight=in_flight, result_timeout_s=30, motion_keepalive_s=1, stall_timeout_s=30, wait_when_full=True
+        max_in_flight=in_flight,
+        result_timeout_s=30,
+        motion_keepalive_s=1,
+        stall_timeout_s=30,
+        wait_when_full=True,
+        max_tasks_in_flight=tasks_in_flight,
     )
     done = []
 
@@ -228,6 +234,7 @@ def our_path(clip: Path, n_frames: int, in_flight: int) -> float:
     elapsed = time.perf_counter() - started
     if len(done) != n_frames or done != sorted(done):
         raise SystemExit(f"ours processed {len(done)} of {n_frames} frames (ordered: {done == sorted(done)})")
+    print(f"  ours: {worker.counts['batched']} of {n_frames} frames went several to a detect task")
     return n_frames / elapsed
 
 
@@ -435,16 +442,38 @@ def cameras_per_box(street: Path, args: argparse.Namespace) -> None:
           " PSS system: capture + the detect worker + the rest of the system above")  # fmt: skip
 
 
+def make_street(street: Path) -> None:
+    """The demo street scene as an IP camera streams it (H.264, no B-frames): the clip cache then copies
+    packets, as it does for real cameras, instead of re-encoding the generator's MPEG-4 in every camera
+    process."""
+    from detection.scenarios.library import DEMO
+
+    with open(os.devnull, "w") as quiet:
+        call_command("make_scenarios", str(street.parent.parent), "--only", DEMO, stdout=quiet)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(street.with_name("video.mp4")), "-an", "-c:v", "libx264",
+                    "-preset", "veryfast", "-pix_fmt", "yuv420p", "-bf", "0", "-g", "40", str(street)],
+                   check=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--passes", type=int, default=3, help="times the two clips are repeated")
     cores = os.cpu_count() or 1
     parser.add_argument("--processes", type=int, default=detect_processes(), help="detect worker pool processes")
     parser.add_argument("--in-flight", type=int, default=2 * cores, help="K: detections in flight per camera")
+    parser.add_argument(
+        "--tasks-in-flight",
+        type=int,
+        default=settings.CAPTURE_MAX_TASKS_IN_FLIGHT,
+        help="detect tasks in flight per camera before frames go several to a task (0: never)",
+    )
     parser.add_argument("--prefetch", type=int, default=DETECT_PREFETCH, help="the detect worker's prefetch multiplier")
     parser.add_argument("--cameras", type=lambda v: [int(n) for n in v.split(",")], default=[4, 8, 10, 12, 16],
                         help="camera counts to try, ascending (stops at the first over 1 %% dropped)")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each cameras-per-box run")
+    parser.add_argument(
+        "--no-cameras", action="store_true", help="skip the cameras-per-box table (and the demo street it needs)"
+    )
     parser.add_argument("--keep-going", action="store_true",
                         help="try every camera count, past the first over 1 %% dropped (for PSS)")  # fmt: skip
     args = parser.parse_args()
@@ -462,14 +491,9 @@ def main() -> None:
     still = write_camera_clip(frames[0], WORK / "videos" / "still.mp4")
     from detection.scenarios.library import DEMO
 
-    with open(os.devnull, "w") as quiet:
-        call_command("make_scenarios", str(WORK / "videos"), "--only", DEMO, stdout=quiet)
-    # As an IP camera streams it (H.264, no B-frames): the clip cache then copies packets, as it does
-    # for real cameras, instead of re-encoding the generator's MPEG-4 in every camera process.
     street = WORK / "videos" / DEMO / "camera.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(street.with_name("video.mp4")), "-an", "-c:v", "libx264",
-                    "-preset", "veryfast", "-pix_fmt", "yuv420p", "-bf", "0", "-g", "40", str(street)],
-                   check=True)  # fmt: skip
+    if not args.no_cameras:
+        make_street(street)
     print(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, {cores} cores, "
           f"load average at start {os.getloadavg()}")  # fmt: skip
 
@@ -481,7 +505,7 @@ def main() -> None:
     worker = start_worker(args.processes, 1, args.prefetch, "int8")
     try:
         cpu_before = (cpu_s(worker.pid), time.process_time())
-        ours = our_path(clip, len(frames), args.in_flight)
+        ours = our_path(clip, len(frames), args.in_flight, args.tasks_in_flight)
         worker_ms, camera_ms = ((cpu_s(worker.pid) - cpu_before[0]) * 1000 / len(frames),
                                 (time.process_time() - cpu_before[1]) * 1000 / len(frames))  # fmt: skip
         idle = idle_camera_cpu(still)
@@ -490,7 +514,8 @@ def main() -> None:
     for precision, fps in bare.items():
         print(f"bare onnxruntime {precision}, {args.processes} processes x 1 thread: {fps:6.1f} fps")
     print(f"our detect path (int8, {args.processes} worker slots x 1 thread, K={args.in_flight}, "
-          f"prefetch {args.prefetch}): {ours:6.1f} fps")  # fmt: skip
+          f"batching after {args.tasks_in_flight or 'no'} tasks in flight, prefetch {args.prefetch}): "
+          f"{ours:6.1f} fps")  # fmt: skip
     # CPU per frame is what the ratios come to on an idle machine; on a loaded one, wall-clock fps
     # favour whichever side runs more processes (each gets its share of the cores).
     ours_ms = worker_ms + camera_ms
@@ -503,7 +528,8 @@ def main() -> None:
     print(f"ratio ours / bare fp32 parallel: {ours / bare['fp32']:.2f}")
     print(f"idle camera CPU (800x600 20 fps, motion gate): {idle * 100:.1f} % of one core")
     print(f"load average after the throughput runs {os.getloadavg()}")
-    cameras_per_box(street, args)
+    if not args.no_cameras:
+        cameras_per_box(street, args)
     print(f"load average at the end {os.getloadavg()}")
 
 

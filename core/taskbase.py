@@ -58,6 +58,8 @@ def task(route: Route, **options: Any) -> Callable[[F], Any]:
         raise ValueError(f"{route.name}: time limits above the route's ({route.soft_time_limit}/{route.time_limit} s)")
     if route.expires is not None:
         options.setdefault("expires", route.expires)
+    if not route.events:
+        options.setdefault("send_events", False)  # the worker's events; the sender's: trafficsite/celery.py
     return shared_task(
         name=route.name,
         queue=route.queue,

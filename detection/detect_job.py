@@ -1,17 +1,25 @@
-"""The detect job as a plain function (the ``detection.detect_frame`` task runs it): frame key in,
-ordered result out on the camera's reply list."""
+"""The detect jobs as plain functions (the ``detection.detect_frame`` and ``detection.detect_frames``
+tasks run them): frame keys in, results out on the camera's reply list, one per frame."""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 from detection import framestore
 from detection.detector import FrameError, decode_frame, detect
 from detection.metrics import DETECT_LATENCY, DETECT_TOTAL, DETECTIONS
 
 logger = logging.getLogger(__name__)
+
+
+class BatchFrame(TypedDict):
+    """One frame of a ``detect_frames`` task: what ``detect_frame`` takes per frame."""
+
+    seq: int
+    frame_key: str
+    size: list[int] | None
 
 
 def run_detect_job(
@@ -32,10 +40,44 @@ def run_detect_job(
     reported size needs it).
     """
     started = time.perf_counter()
+    result = detect_one(camera_id, seq, framestore.take_frame(frame_key), confidence, classes, size, started)
+    framestore.push_results(reply_key, [result])
+    return result
+
+
+def run_detect_batch(
+    *, camera_id: int, frames: list[BatchFrame], reply_key: str, confidence: float, classes: list[str]
+) -> list[dict[str, Any]]:
+    """Several frames of one camera, in the order given, as ``run_detect_job`` does each.
+
+    The camera process sends them together when its worker is behind (detection/capture/camera.py):
+    one task, one Redis round trip for the frames and one for the results, instead of one of each per
+    frame. Each frame still gets its own result (boxes, or ``error`` for a bad frame, which does
+    not stop the frames after it); ``task_ms`` of each counts from the start of the batch.
+    """
+    started = time.perf_counter()
+    payloads = framestore.take_frames([frame["frame_key"] for frame in frames])
+    results = [
+        detect_one(camera_id, frame["seq"], data, confidence, classes, frame.get("size"), started)
+        for frame, data in zip(frames, payloads, strict=True)
+    ]
+    framestore.push_results(reply_key, results)
+    return results
+
+
+def detect_one(
+    camera_id: int,
+    seq: int,
+    data: bytes | None,
+    confidence: float,
+    classes: list[str],
+    size: list[int] | None,
+    started: float,
+) -> dict[str, Any]:
+    """The result of one frame's stored bytes: its boxes, or ``error`` with the reason."""
     result: dict[str, Any] = {"seq": seq}
     try:
-        image = decode_frame(framestore.take_frame(frame_key))
-        detection = detect(image, confidence=confidence, classes=classes)
+        detection = detect(decode_frame(data), confidence=confidence, classes=classes)
     except FrameError as exc:
         DETECT_TOTAL.labels("bad_frame").inc()
         logger.warning("camera %s frame %s: %s", camera_id, seq, exc)
@@ -53,5 +95,4 @@ def run_detect_job(
             inference_ms=round(detection.inference_ms, 2),
         )
     result["task_ms"] = round((time.perf_counter() - started) * 1000, 2)
-    framestore.push_result(reply_key, result)
     return result

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,8 @@ class Box:
     xyxy: tuple[float, float, float, float]  # normalized to the frame: x / width, y / height
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: it deep-copies field by field, 25 us a box (20 boxes a frame).
+        return {"cls": self.cls, "conf": self.conf, "xyxy": list(self.xyxy)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Box:
@@ -68,7 +70,7 @@ class Detection:
     private: list[Box] = field(default_factory=list)  # the privacy pass: people and vehicles, any camera
 
 
-def decode_jpeg(data: bytes | None) -> Image:
+def decode_jpeg(data: bytes | bytearray | None) -> Image:
     if data is None:
         raise FrameError("the frame is no longer in the frame store (expired before detection)")
     if not data:
@@ -79,7 +81,7 @@ def decode_jpeg(data: bytes | None) -> Image:
     return np.asarray(image, dtype=np.uint8)
 
 
-def decode_frame(data: bytes | None) -> Image:
+def decode_frame(data: bytes | bytearray | None) -> Image:
     """A frame from the frame store: the camera process's raw pixels, or a JPEG (detection/framecodec.py)."""
     from detection.framecodec import FrameFormatError, decode_raw
 
@@ -140,47 +142,87 @@ def _session(precision: str) -> Any:
         return _sessions[precision]
 
 
-def class_ids(classes: list[str]) -> list[int]:
+def class_ids(classes: Sequence[str]) -> list[int]:
     return [COCO_CLASSES.index(name) for name in classes]
 
 
 def postprocess(output: npt.NDArray[np.float32], box: Letterbox, *, confidence: float, classes: list[str]) -> list[Box]:
-    """YOLOv8's raw output (1 x 84 x anchors) to boxes normalized to the frame, as Ultralytics does it.
+    """YOLOv8's raw output (1 x 84 x anchors) to boxes normalized to the frame, as Ultralytics does it."""
+    return postprocess_passes(output, box, [(confidence, classes)])[0]
+
+
+def postprocess_passes(
+    output: npt.NDArray[np.float32], box: Letterbox, passes: Sequence[tuple[float, Sequence[str]]]
+) -> list[list[Box]]:
+    """The boxes of several (confidence, classes) filters of one model output, each as ``postprocess``
+    alone would give them, for the cost of one: the camera's classes and the privacy pass.
 
     Ultralytics' order (its ``non_max_suppression``): an anchor is a candidate when its best score
-    over all 80 classes passes ``confidence``; its class is that best one, and then the camera's
-    classes filter it (an anchor whose best class is not wanted is dropped, not demoted to a wanted
-    class). The threshold comes first, on the contiguous 80 x anchors block: of 8,400 anchors only
-    a few dozen pass, and only those are transposed, argmaxed and decoded (0.1 ms, against 1.5 ms
+    over all 80 classes passes ``confidence``; its class is that best one, and then the classes
+    filter it (an anchor whose best class is not wanted is dropped, not demoted to a wanted class).
+    The threshold comes first, on the contiguous 80 x anchors block: of 8,400 anchors only a few
+    dozen pass the lowest threshold, and only those are argmaxed and decoded (0.1 ms, against 1.5 ms
     for argmax over every anchor).
+
+    One NMS serves every filter: NMS is per class, and within a class each filter keeps the anchors
+    above its threshold, i.e. a prefix of the class's anchors by score. Greedy NMS never lets a box
+    suppress a higher-scored one, so NMS over the union, restricted to a filter, is NMS of that filter.
     """
     scores = output[0, 4:]  # 80 class scores x anchors
     best_score = scores.max(axis=0)
-    candidates = np.flatnonzero(best_score > confidence)
+    candidates = np.flatnonzero(best_score > min(confidence for confidence, _ in passes))
     if not candidates.size:
-        return []
+        return [[] for _ in passes]
     best = scores[:, candidates].argmax(axis=0)
-    wanted = np.isin(best, class_ids(classes))
-    candidates, best = candidates[wanted], best[wanted]
-    if not candidates.size:
-        return []
     conf = best_score[candidates]
+    wanted = [(conf > confidence) & np.isin(best, class_ids(classes)) for confidence, classes in passes]
+    used = np.logical_or.reduce(wanted)
+    if not used.any():
+        return [[] for _ in passes]
+    candidates, best, conf = candidates[used], best[used], conf[used]
     cx, cy, w, h = output[0, :4][:, candidates]  # 4 x candidates: centre and size in model pixels
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    kept = _nms(xyxy + best[:, None] * _CLASS_OFFSET, conf)[:MAX_DETECTIONS]
+    kept = _nms(xyxy + best[:, None] * _CLASS_OFFSET, conf)
     frame_xyxy = box.to_frame(xyxy[kept])
     scale = np.array([box.width, box.height, box.width, box.height], dtype=np.float32)
-    return [
-        Box(cls=COCO_CLASSES[int(c)], conf=round(float(p), 4),
-            xyxy=(round(float(x1), 5), round(float(y1), 5), round(float(x2), 5), round(float(y2), 5)))
-        for (x1, y1, x2, y2), p, c in zip((frame_xyxy / scale).tolist(), conf[kept], best[kept], strict=True)
+    boxes = [
+        Box(cls=COCO_CLASSES[c], conf=round(p, 4),
+            xyxy=(round(x1, 5), round(y1, 5), round(x2, 5), round(y2, 5)))
+        for (x1, y1, x2, y2), p, c in zip((frame_xyxy / scale).tolist(), conf[kept].tolist(), best[kept].tolist(),
+                                          strict=True)
     ]  # fmt: skip
+    return [[b for b, keep in zip(boxes, mask[used][kept].tolist(), strict=True) if keep][:MAX_DETECTIONS]
+            for mask in wanted]  # fmt: skip
 
 
-def _nms(xyxy: npt.NDArray[np.float32], scores: npt.NDArray[np.float32]) -> list[int]:
-    """Greedy non-maximum suppression, highest score first (the handful of candidates left after the
-    confidence filter make a plain loop cheaper than any library call)."""
+# Up to this many candidates NMS compares them all at once (a 256 x 256 IoU matrix is 0.25 MB);
+# beyond it (a low threshold on every class) box by box, so that memory stays small.
+_NMS_MATRIX_MAX = 256
+
+
+def _nms(xyxy: npt.NDArray[np.float32], scores: npt.NDArray[np.float32]) -> npt.NDArray[np.intp]:
+    """Greedy non-maximum suppression, highest score first: the kept indices, in that order.
+
+    The few dozen candidates left after the confidence filter get their IoUs in one matrix; the
+    greedy pass then only reads rows (the same float32 arithmetic as box by box, so the same boxes).
+    """
     order = scores.argsort(kind="stable")[::-1]
+    if order.size > _NMS_MATRIX_MAX:
+        return _nms_by_box(xyxy, order)
+    boxes = xyxy[order]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    w = (np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0])).clip(0)
+    h = (np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1])).clip(0)
+    inter = w * h
+    overlaps = inter / (areas[:, None] + areas[None, :] - inter + 1e-7) > IOU_THRESHOLD
+    keep = np.ones(order.size, dtype=bool)
+    for i in range(order.size):
+        if keep[i]:
+            keep[i + 1 :] &= ~overlaps[i, i + 1 :]
+    return order[keep]
+
+
+def _nms_by_box(xyxy: npt.NDArray[np.float32], order: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
     areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
     kept: list[int] = []
     while order.size:
@@ -192,7 +234,7 @@ def _nms(xyxy: npt.NDArray[np.float32], scores: npt.NDArray[np.float32]) -> list
         inter = w * h
         iou = inter / (areas[i] + areas[rest] - inter + 1e-7)
         order = rest[iou <= IOU_THRESHOLD]
-    return kept
+    return np.array(kept, dtype=np.intp)
 
 
 _buffers = threading.local()
@@ -215,8 +257,7 @@ def detect_letterboxed(
     started = time.perf_counter()
     session = load_session(precision)
     (output,) = session.run(None, {"images": to_blob(canvas, out=_blob_buffer(canvas))})
-    boxes = postprocess(output, box, confidence=confidence, classes=classes)
-    private = postprocess(output, box, confidence=PRIVACY_CONFIDENCE, classes=PRIVACY_CLASSES)
+    boxes, private = postprocess_passes(output, box, [(confidence, classes), (PRIVACY_CONFIDENCE, PRIVACY_CLASSES)])
     elapsed_ms = (time.perf_counter() - started) * 1000
     return Detection(boxes=boxes, width=box.width, height=box.height, inference_ms=elapsed_ms, private=private)
 

@@ -26,8 +26,8 @@ def reply_key(camera_id: int, session: str) -> str:
     return key("detections", camera_id, session)
 
 
-def put_frame(frame_key_: str, jpeg: bytes, ttl_s: int = FRAME_TTL_S) -> None:
-    get_redis().set(frame_key_, jpeg, px=ttl_s * 1000)
+def put_frame(frame_key_: str, payload: bytes | bytearray, ttl_s: int = FRAME_TTL_S) -> None:
+    get_redis().set(frame_key_, payload, px=ttl_s * 1000)
 
 
 def take_frame(frame_key_: str) -> bytes | None:
@@ -36,10 +36,25 @@ def take_frame(frame_key_: str) -> bytes | None:
     return cast(bytes | None, get_redis().getdel(frame_key_))  # one command (Redis >= 6.2), not MULTI/GET/DEL/EXEC
 
 
+def take_frames(frame_keys: list[str]) -> list[bytes | None]:
+    """``take_frame`` of several keys in one round trip (a batch of frames of one detect task)."""
+    for frame_key_ in frame_keys:
+        expect_key(frame_key_, "frame")
+    pipe = get_redis().pipeline(transaction=False)  # each GETDEL is atomic alone; no MULTI needed
+    for frame_key_ in frame_keys:
+        pipe.getdel(frame_key_)
+    return cast(list[bytes | None], pipe.execute())
+
+
 def push_result(reply_key_: str, result: dict[str, Any]) -> None:
+    push_results(reply_key_, [result])
+
+
+def push_results(reply_key_: str, results: list[dict[str, Any]]) -> None:
+    """Append results to a camera's reply list, in the order given (one RPUSH for them all)."""
     expect_key(reply_key_, "detections")
     pipe = get_redis().pipeline()
-    pipe.rpush(reply_key_, json.dumps(result))
+    pipe.rpush(reply_key_, *(json.dumps(result) for result in results))
     pipe.expire(reply_key_, RESULT_TTL_S)
     pipe.execute()
 

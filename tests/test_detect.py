@@ -120,3 +120,43 @@ def test_a_frame_sent_by_the_camera_loop_asks_for_no_result_subscription(
                          "reply_key": rkey, "confidence": 0.4, "classes": ["car"]})  # fmt: skip
     assert sorted(result["seq"] for result in wait_results(rkey, 3)) == [0, 1, 2]  # detected all the same
     assert subscribed == []
+
+
+def test_detect_tasks_send_no_task_events_and_other_tasks_still_do(celery_worker: WorkerProcess) -> None:
+    """Frame-rate tasks publish no Celery events (core/topology.py, Route.events): neither the camera's
+    task-sent nor the worker's received/started/succeeded. Flower keeps seeing every other task."""
+    import threading
+
+    from core.health import ping_queues
+    from detection.capture.camera import celery_dispatch
+    from trafficsite.celery import app
+
+    seen: list[dict] = []
+    with app.connection_for_read() as connection:
+        receiver = app.events.Receiver(connection, handlers={"*": seen.append})
+        listening = threading.Thread(target=lambda: receiver.capture(limit=None, timeout=None, wakeup=False))
+        listening.start()
+        try:
+            time.sleep(1.0)  # subscribed before anything is published (events are not kept)
+            rkey = framestore.reply_key(7, "quiet")
+            for seq in range(2):
+                fkey = framestore.frame_key(7, "quiet", seq)
+                framestore.put_frame(fkey, b"not a frame")
+                celery_dispatch({"camera_id": 7, "seq": seq, "frame_key": fkey, "reply_key": rkey,
+                                 "confidence": 0.4, "classes": ["car"], "size": [800, 600]})  # fmt: skip
+            frames = [{"seq": seq, "frame_key": framestore.frame_key(7, "quiet", seq), "size": None} for seq in (2, 3)]
+            for frame in frames:
+                framestore.put_frame(frame["frame_key"], b"not a frame")
+            celery_dispatch(
+                {"camera_id": 7, "frames": frames, "reply_key": rkey, "confidence": 0.4, "classes": ["car"]}
+            )
+            assert sorted(result["seq"] for result in wait_results(rkey, 4)) == [0, 1, 2, 3]
+            assert ping_queues(("detect",), timeout_s=30)["detect"]["ok"]
+            time.sleep(1.0)
+        finally:
+            receiver.should_stop = True
+            listening.join(10)
+    names = {event.get("name") for event in seen if event["type"].startswith("task-")}
+    task_events = {event["type"] for event in seen if event["type"].startswith("task-")}
+    assert {"task-sent", "task-received", "task-succeeded"} <= task_events  # the ping's
+    assert names & {"detection.detect_frame", "detection.detect_frames"} == set(), names

@@ -37,6 +37,10 @@ def test_a_raw_frame_is_shrunk_to_the_models_size_and_comes_back_exact() -> None
     decoded = framecodec.decode_raw(payload)
     assert decoded is not None and decoded.shape == (480, 640, 3)
     assert np.array_equal(decoded, framecodec.shrink(image))
+    # A frame already at the model's size (or smaller) goes as it is, not enlarged.
+    small = np.ascontiguousarray(image[:300, :400])
+    payload = framecodec.encode(small, "raw")
+    assert payload is not None and np.array_equal(framecodec.decode_raw(bytes(payload)), small)
 
 
 @pytest.mark.parametrize("fmt", ["raw", "jpeg"])

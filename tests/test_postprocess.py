@@ -14,8 +14,18 @@ import numpy.typing as npt
 import pytest
 
 from cameras.config import COCO_CLASSES, ROAD_USER_CLASSES
+from detection import detector
 from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, bundled_image, verify
-from detection.detector import IOU_THRESHOLD, MAX_DETECTIONS, Box, load_session, postprocess
+from detection.detector import (
+    IOU_THRESHOLD,
+    MAX_DETECTIONS,
+    PRIVACY_CLASSES,
+    PRIVACY_CONFIDENCE,
+    Box,
+    load_session,
+    postprocess,
+    postprocess_passes,
+)
 from detection.letterbox import Letterbox, letterbox, to_blob
 
 pytestmark = pytest.mark.slow
@@ -93,6 +103,37 @@ def test_postprocess_gives_the_boxes_of_the_plain_reference_on_real_frames(
         total += len(got)
     if confidence < 0.7 and classes != ["person", "bus"]:
         assert total > 20  # the comparison saw real boxes, not only empty frames
+
+
+@pytest.mark.parametrize(
+    ("confidence", "classes"), [(0.1, ROAD_USER_CLASSES), (0.25, ["car"]), (0.4, ["bicycle", "truck"])]
+)
+def test_the_privacy_pass_shares_one_nms_and_gives_what_it_gives_alone(
+    model_outputs: list[tuple[Output, Letterbox]], confidence: float, classes: list[str]
+) -> None:
+    """The detector filters one output twice (the camera's classes, the privacy pass) with one NMS over
+    both: each filter's boxes must be those of postprocess run on that filter alone."""
+    total = 0
+    for output, box in model_outputs:
+        camera, private = postprocess_passes(
+            output, box, [(confidence, classes), (PRIVACY_CONFIDENCE, PRIVACY_CLASSES)]
+        )
+        assert camera == postprocess(output, box, confidence=confidence, classes=classes)
+        assert private == postprocess(output, box, confidence=PRIVACY_CONFIDENCE, classes=PRIVACY_CLASSES)
+        total += len(camera) + len(private)
+    assert total > 100
+
+
+def test_nms_over_many_candidates_keeps_the_boxes_of_the_matrix_pass(
+    model_outputs: list[tuple[Output, Letterbox]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past _NMS_MATRIX_MAX candidates NMS goes box by box (memory); both ways keep the same boxes."""
+    many = [postprocess(output, box, confidence=0.01, classes=COCO_CLASSES) for output, box in model_outputs[:6]]
+    monkeypatch.setattr(detector, "_NMS_MATRIX_MAX", 0)
+    assert [
+        postprocess(output, box, confidence=0.01, classes=COCO_CLASSES) for output, box in model_outputs[:6]
+    ] == many
+    assert sum(map(len, many)) > 6 * 20
 
 
 def test_an_anchor_whose_best_class_is_not_wanted_is_dropped_not_demoted() -> None:

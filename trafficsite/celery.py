@@ -6,15 +6,31 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.app.amqp import AMQP
 from celery.signals import worker_init, worker_process_shutdown, worker_ready
 
 from core import broker, celery_hooks, schedule
+from core.topology import QUIET_TASKS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trafficsite.settings")
 
 
+class QuietAMQP(AMQP):
+    """Celery's message factory, without the task-sent event for tasks whose route has events off.
+
+    ``task_send_sent_event`` is one switch for every task; the detect tasks, sent at frame rate, would
+    each cost the camera process an event published to the broker that nobody reads usefully.
+    """
+
+    def as_task_v2(self, task_id: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        message = super().as_task_v2(task_id, name, *args, **kwargs)
+        return message._replace(sent_event=None) if name in QUIET_TASKS else message
+
+
 class App(Celery):
     """Celery, with what RabbitMQ's native delayed delivery and the detect queue need of a send."""
+
+    amqp_cls = QuietAMQP  # type: ignore[assignment]  # Celery takes a class or its dotted path
 
     def send_task(self, name: str, *args: Any, **options: Any) -> Any:
         if broker.is_amqp(str(self.conf.broker_url)):

@@ -238,6 +238,9 @@ except ValueError as exc:
 CAMERA_OPEN_TIMEOUT_S = env_float("CAMERA_OPEN_TIMEOUT_S", 10.0, minimum=0.5, maximum=120.0)
 # Capture: K detections in flight per camera, then frames are dropped (and counted), never queued up.
 CAPTURE_MAX_IN_FLIGHT = env_int("CAPTURE_MAX_IN_FLIGHT", 4, minimum=1, maximum=64)
+# Detect tasks in flight per camera; frames that come while that many are unanswered wait and go
+# several to one task (0: a task per frame). 2 lets one camera use two worker slots at once.
+CAPTURE_MAX_TASKS_IN_FLIGHT = env_int("CAPTURE_MAX_TASKS_IN_FLIGHT", 2, minimum=0, maximum=64)
 CAPTURE_STALL_TIMEOUT_S = env_float("CAPTURE_STALL_TIMEOUT_S", 5.0, minimum=0.5, maximum=120.0)
 CAPTURE_BACKOFF_MAX_S = env_float("CAPTURE_BACKOFF_MAX_S", 30.0, minimum=0.5, maximum=600.0)
 # A stream that is down: its server is asked this often (one RTSP DESCRIBE) and the stream opened as

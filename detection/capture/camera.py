@@ -29,7 +29,7 @@ from cameras.payload import BoxInView
 from core.health import CAPTURE_STATE_EVERY_S, publish_capture_state
 from core.redisclient import get_redis
 from core.taskbase import send
-from core.topology import DETECT_FRAME
+from core.topology import DETECT_FRAME, DETECT_FRAMES
 from detection import framecodec, framestore
 from detection.capture.motion import MotionGate
 from detection.capture.outage import UNREACHABLE, Outage
@@ -58,10 +58,16 @@ SNAPSHOT_TTL_S = 120
 
 
 def celery_dispatch(kwargs: dict[str, Any]) -> None:
+    """One detect task: ``detect_frame`` for one frame, ``detect_frames`` for several (``frames``)."""
     # ignore_result: the result comes back on the camera's reply list. Without it Celery's Redis
     # backend SUBSCRIBEs to a result channel for every frame sent (and UNSUBSCRIBEs later): two
     # of the four Redis round trips of a send.
-    send(DETECT_FRAME, kwargs=kwargs, expires=framestore.FRAME_TTL_S, ignore_result=True)
+    route = DETECT_FRAMES if "frames" in kwargs else DETECT_FRAME
+    # Celery puts a repr of the arguments in every message, for log lines and monitors; its saferepr
+    # walk of these kwargs was 0.1 ms of a send. Which camera and frames is what a log line needs.
+    seqs = [frame["seq"] for frame in kwargs["frames"]] if "frames" in kwargs else [kwargs["seq"]]
+    summary = f"camera {kwargs['camera_id']} frames {seqs}"
+    send(route, kwargs=kwargs, expires=framestore.FRAME_TTL_S, ignore_result=True, argsrepr="()", kwargsrepr=summary)
 
 
 def private_boxes(result: dict[str, Any]) -> list[BoxInView]:
@@ -77,8 +83,10 @@ def log_candidate(event: CandidateEvent, frame: FrameTracks, jpeg: bytes) -> Non
 @dataclass
 class Pending:
     frame: Frame
-    sent_at: float  # monotonic
+    sent_at: float  # monotonic: when the frame was stored for detection (its wait for a task included)
     jpeg: bytes  # the full frame as JPEG, made only when a rule fires (b"" until then)
+    frame_key: str = ""
+    task: int = 0  # the detect task it went in (0: held for the next one)
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,9 @@ class CaptureSettings:
     snapshot_every_s: float = 1.0
     status_every_s: float = 5.0
     frame_format: str = "raw"  # how frames travel to the worker: raw pixels (same host) or jpeg
+    # Detect tasks of this camera in flight before further frames wait and go several to a task (0:
+    # a task per frame, always). See CameraLoop.submit.
+    max_tasks_in_flight: int = 0
 
     @classmethod
     def from_settings(cls) -> CaptureSettings:
@@ -101,6 +112,7 @@ class CaptureSettings:
             motion_keepalive_s=settings.MOTION_KEEPALIVE_S,
             stall_timeout_s=settings.CAPTURE_STALL_TIMEOUT_S,
             frame_format=settings.CAPTURE_FRAME_FORMAT,
+            max_tasks_in_flight=settings.CAPTURE_MAX_TASKS_IN_FLIGHT,
         )
 
 
@@ -140,7 +152,10 @@ class CameraLoop:
         self.tracker = CameraTracker(camera.detect_fps, confidence=camera.confidence_threshold)
         self.gate = MotionGate(camera.motion_threshold) if camera.motion_gate else None
         self.reply_key = framestore.reply_key(camera.pk, session)
-        self.in_flight: dict[int, Pending] = {}
+        self.in_flight: dict[int, Pending] = {}  # stored for detection, result pending (held frames too)
+        self.held: list[int] = []  # frames stored and waiting for a task, oldest first
+        self.open_tasks: Counter[int] = Counter()  # detect tasks in flight: frames each still owes
+        self._last_task = 0
         self.arrived: dict[int, dict[str, Any]] = {}
         self.last_sent_ts = float("-inf")
         self.counts: Counter[str] = Counter()  # outcomes, for tests and the stats shown to operators
@@ -226,30 +241,67 @@ class CameraLoop:
         fkey = framestore.frame_key(self.camera.pk, self.session, frame.seq)
         try:
             framestore.put_frame(fkey, payload)
-            self.dispatch(
-                {
-                    "camera_id": self.camera.pk,
-                    "seq": frame.seq,
-                    "frame_key": fkey,
-                    "reply_key": self.reply_key,
-                    # Weak detections too: the tracker keeps tracks going on them (CameraTracker).
-                    "confidence": detection_floor(self.camera.confidence_threshold),
-                    "classes": list(self.camera.classes),
-                    "size": [frame.image.shape[1], frame.image.shape[0]],
-                }
-            )
         except UNREACHABLE as exc:
-            if self.outage.failed(exc, "queuing a frame"):
-                self._forget_in_flight()
-            FRAMES_DROPPED.labels(self.label, self.outage.drop_reason).inc()
-            return self._count(self.outage.drop_reason)
+            return self._queuing_failed(exc, 1)
+        self.in_flight[frame.seq] = Pending(frame, time.monotonic(), b"", fkey)
+        self.held.append(frame.seq)
+        IN_FLIGHT.labels(self.label).set(len(self.in_flight))
+        # Several frames to a task when the worker is behind (as Nagle's algorithm does with bytes):
+        # while this camera has max_tasks_in_flight tasks unanswered, a new frame waits, and the
+        # frames that waited go together in one task as soon as one of those answers. A worker that
+        # keeps up answers before the next frame comes, so each frame gets its own task and waits for
+        # nothing; one that is behind would have left the frame in the queue for as long, and gets
+        # fewer tasks' overhead (Celery, Redis round trips) to pay. max_tasks_in_flight must cover the
+        # worker slots one camera should use at once (2 on 2 cores: one camera can fill both).
+        if self._may_send() and not self._send_held():
+            return self.outage.drop_reason  # counted with the frames that went down with it
         self.outage.succeeded()
         if self.gate is not None:
             self.gate.accept()
         self.last_sent_ts = frame.ts
-        self.in_flight[frame.seq] = Pending(frame, time.monotonic(), b"")
-        IN_FLIGHT.labels(self.label).set(len(self.in_flight))
         return self._count("sent")
+
+    def _may_send(self) -> bool:
+        limit = self.capture.max_tasks_in_flight
+        return bool(self.held) and (not limit or len(self.open_tasks) < limit)
+
+    def _send_held(self) -> bool:
+        """One detect task for the held frames; False (and the frames dropped) when it could not go."""
+        seqs, self.held = self.held, []
+        pending = [self.in_flight[seq] for seq in seqs]
+        frames = [{"seq": p.frame.seq, "frame_key": p.frame_key,
+                   "size": [p.frame.image.shape[1], p.frame.image.shape[0]]} for p in pending]  # fmt: skip
+        kwargs: dict[str, Any] = {
+            "camera_id": self.camera.pk,
+            **(frames[0] if len(frames) == 1 else {"frames": frames}),
+            "reply_key": self.reply_key,
+            # Weak detections too: the tracker keeps tracks going on them (CameraTracker).
+            "confidence": detection_floor(self.camera.confidence_threshold),
+            "classes": list(self.camera.classes),
+        }
+        try:
+            self.dispatch(kwargs)
+        except UNREACHABLE as exc:
+            for seq in seqs:
+                del self.in_flight[seq]
+            IN_FLIGHT.labels(self.label).set(len(self.in_flight))
+            self._queuing_failed(exc, len(seqs) - 1)
+            return False
+        self._last_task += 1
+        for p in pending:
+            p.task = self._last_task
+        self.open_tasks[self._last_task] = len(pending)
+        if len(pending) > 1:
+            self.counts["batched"] += len(pending)  # frames that went several to a task
+        return True
+
+    def _queuing_failed(self, exc: BaseException, more_frames: int) -> str:
+        """Redis or the broker refused a frame (and ``more_frames`` with it): dropped, counted."""
+        if self.outage.failed(exc, "queuing a frame"):
+            self._forget_in_flight()
+        FRAMES_DROPPED.labels(self.label, self.outage.drop_reason).inc(1 + more_frames)
+        self.counts[self.outage.drop_reason] += more_frames
+        return self._count(self.outage.drop_reason)
 
     # -- receiving, in frame order --------------------------------------------------------------
     def collect(self, block_s: float = 0.0) -> int:
@@ -284,8 +336,20 @@ class CameraLoop:
                 self.handle(pending.frame, result, pending.jpeg)
                 handled += 1
             del self.in_flight[seq]
+            self._answered(seq, pending.task)
         IN_FLIGHT.labels(self.label).set(len(self.in_flight))
+        if self._may_send():
+            self._send_held()  # a task answered: the frames that waited for it go now
         return handled
+
+    def _answered(self, seq: int, task: int) -> None:
+        """A frame is done with (its result handled, or given up on): its task owes one frame fewer."""
+        if not task:
+            self.held.remove(seq)  # given up on before it even went (its worker's tasks were lost)
+            return
+        self.open_tasks[task] -= 1
+        if self.open_tasks[task] <= 0:
+            del self.open_tasks[task]
 
     def _forget_in_flight(self) -> None:
         """An outage began: results of the frames in flight went with it (a restarted Redis has none,
@@ -295,6 +359,8 @@ class CameraLoop:
             FRAMES_DROPPED.labels(self.label, self.outage.drop_reason).inc()
             self._count(self.outage.drop_reason)
         self.in_flight.clear()
+        self.held.clear()
+        self.open_tasks.clear()
         self.arrived.clear()
         IN_FLIGHT.labels(self.label).set(0)
 
