@@ -58,6 +58,7 @@ def test_the_cache_key_changes_with_the_settings_that_change_detections(tmp_path
         )
     )
     scenario = load_scenario(folder)
+    settings.DETECT_PRECISION = "fp32"
     camera = Camera(source_url=str(scenario.video), detect_fps=10.0, calibration=scenario.calibration)
     key = cache_key(scenario, camera)
     assert cache_key(scenario, Camera(source_url=str(scenario.video), detect_fps=5.0)) != key

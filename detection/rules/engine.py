@@ -53,9 +53,6 @@ MAX_PLAUSIBLE_ACCEL = 5.0
 # tracks that jumped between road users were this rough (13-31 %), real offenders 2-11 %.
 SPEED_EVIDENCE_REL_SIGMA = 0.08
 WRONG_WAY_REL_SIGMA = 0.15
-# A speeding alert fired early (its minimum duration known by physics, see _speeding) must carry a
-# speed known to this fraction (one sigma).
-SPEED_REPORT_REL_SIGMA = 0.03
 BRAKING_LOOKBACK_S = 1.5  # the speed braking started from: the best-known speed this long before
 STILL_MAX_SIGMA = 1.5  # m/s: a speed this uncertain cannot tell standing from crawling
 K_STILL = 1.64
@@ -213,7 +210,6 @@ class TrafficRules:
         min_duration_s: float,
         fire_key: tuple[Any, ...] | None = None,
         likely: bool | None = None,
-        surely_since: float | None = None,
     ) -> float | None:
         """Track how long a condition holds; when it should fire now, return when its definition was met.
 
@@ -227,16 +223,11 @@ class TrafficRules:
         ``likely``: whether the condition's best estimate (not its sure bound) meets it. When given, the
         minimum duration counts from when the best estimate first met it without a break, and the
         sure condition itself needs to have held only SURE_CONFIRM_S (or the minimum, if shorter).
-
-        ``surely_since``: with ``likely``, a time from which the condition is known to have held by
-        physics (how fast the measured value can change), which may be before the road user was seen.
         """
         fire_key = fire_key or key
         if likely is not None:
             if likely or met:
-                first = self._likely_since.setdefault(key, ts)
-                if met and surely_since is not None and surely_since < first:
-                    self._likely_since[key] = surely_since
+                self._likely_since.setdefault(key, ts)
             elif met is not None:
                 self._likely_since.pop(key, None)
         if met is None:
@@ -312,17 +303,9 @@ class TrafficRules:
         else:
             samples.append((lagged.speed_ms * 3.6, lagged.speed_sigma * 3.6))
         likely = lagged.speed_ms * 3.6 > bar
-        # No vehicle gains speed faster than MAX_PLAUSIBLE_ACCEL: one surely this far over the bar now
-        # was over it for (margin / that acceleration) already, seen or not (a speeder first detected
-        # 70 m away at 80 km/h did not start speeding there).
-        # Only once the speed is known well enough to be reported as evidence: firing earlier on a far,
-        # rough measurement would put a rough speed into the alert.
-        precise = lagged.speed_sigma <= SPEED_REPORT_REL_SIGMA * lagged.speed_ms
-        surely_since = lagged.ts - (lower - bar) / 3.6 / MAX_PLAUSIBLE_ACCEL if met and precise else None
-        start = self._hold(key, lagged.ts, met, cfg["min_duration_s"], likely=likely, surely_since=surely_since)
+        start = self._hold(key, lagged.ts, met, cfg["min_duration_s"], likely=likely)
         if start is None:
             return []
-        start = max(start, item.user.first_seen)  # dated back by physics, but not before it was seen
         speed, sigma = _weighted_mean(samples)
         severity = 3 if speed > limit * 1.3 else 2
         return [
