@@ -58,9 +58,10 @@ from core.health import ping_queues  # noqa: E402
 from core.processes import DETECT_PREFETCH, PROCESSES, Options, detect_processes, detect_worker_argv  # noqa: E402
 from core.redisclient import get_redis  # noqa: E402
 from core.topology import QUEUES  # noqa: E402
-from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, asset_path  # noqa: E402
+from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK  # noqa: E402
 from detection.capture.camera import CameraLoop, CaptureSettings  # noqa: E402
 from detection.capture.reader import FrameReader, ReaderConfig  # noqa: E402
+from detection.clipframes import clip_images  # noqa: E402
 from detection.detector import decode_frame, detect_letterboxed, load_session, model_path  # noqa: E402
 from detection.framecodec import encode  # noqa: E402
 from detection.letterbox import letterbox as letterbox_frame  # noqa: E402
@@ -69,15 +70,9 @@ from detection.tracking import CameraTracker  # noqa: E402
 
 
 def decoded_frames(passes: int) -> list[np.ndarray]:
-    frames = []
+    frames: list[np.ndarray] = []
     for clip in (CLIP_CARS_TRUCK, CLIP_CARS_CYCLIST):
-        cap = cv2.VideoCapture(str(asset_path(clip)))
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                break
-            frames.append(image)
-        cap.release()
+        frames += clip_images(clip)
     return frames * passes
 
 

@@ -59,6 +59,7 @@ from cameras.config import ROAD_USER_CLASSES  # noqa: E402
 from detection import quantize  # noqa: E402
 from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, YOLO_WEIGHTS, bundled_image, verify  # noqa: E402
 from detection.boxmatch import Agreement, Pair  # noqa: E402
+from detection.clipframes import clip_images  # noqa: E402
 from detection.detector import Box, postprocess  # noqa: E402
 from detection.letterbox import Image, Letterbox, letterbox, to_blob  # noqa: E402
 from detection.scenarios.format import scenario_folders  # noqa: E402
@@ -97,16 +98,9 @@ def clip_frames(every: int) -> list[Frame]:
     """bus.jpg, and from each bundled clip every ``every``-th frame with the frame after it."""
     frames = [Frame(*letterbox(np.asarray(cv2.imread(str(bundled_image())), dtype=np.uint8)))]
     for clip in _BOTH_CLIPS:
-        cap = cv2.VideoCapture(str(verify(clip)))
-        index = 0
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                break
+        for index, image in enumerate(clip_images(clip)):
             if index % every in (0, 1):
                 frames.append(Frame(*letterbox(np.asarray(image, dtype=np.uint8)), follows=index % every == 1))
-            index += 1
-        cap.release()
     return frames
 
 

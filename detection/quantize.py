@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from detection.assets import ASSETS, CLIP_CARS_TRUCK, YOLO_WEIGHTS, AssetError, asset_dir, verify
+from detection.clipframes import clip_images
 from detection.letterbox import Blob, letterbox, to_blob
 
 HEAD = "/model.22/"
@@ -118,14 +118,7 @@ def calibration_blobs(r: Recipe | None = None) -> list[Blob]:
     r = r or RECIPE
     blobs = []
     for clip in r.clips:
-        cap = cv2.VideoCapture(str(verify(clip)))
-        frames = []
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                break
-            frames.append(image)
-        cap.release()
+        frames = list(clip_images(clip))
         if len(frames) < r.frames_per_clip:
             raise QuantizeError(f"{clip} has {len(frames)} frames, calibration needs {r.frames_per_clip}.")
         picks = np.linspace(0, len(frames) - 1, r.frames_per_clip).round().astype(int)

@@ -18,8 +18,9 @@ import pytest
 
 from cameras.config import ROAD_USER_CLASSES
 from detection import quantize
-from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, bundled_image, verify
+from detection.assets import CLIP_CARS_CYCLIST, CLIP_CARS_TRUCK, bundled_image
 from detection.boxmatch import Agreement, Pair, iou, p95
+from detection.clipframes import clip_images
 from detection.detector import detect, model_path
 
 pytestmark = pytest.mark.slow
@@ -30,16 +31,9 @@ def real_frames(with_next: bool = False) -> list[np.ndarray]:
     """bus.jpg, and every 4th frame of both clips (``with_next``: each followed by the frame after it)."""
     frames = [np.asarray(cv2.imread(str(bundled_image())))]
     for clip in (CLIP_CARS_TRUCK, CLIP_CARS_CYCLIST):
-        cap = cv2.VideoCapture(str(verify(clip)))
-        index = 0
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                break
-            if index % 4 == 0 or (with_next and index % 4 == 1):
-                frames.append(image)
-            index += 1
-        cap.release()
+        frames += [
+            image for index, image in enumerate(clip_images(clip)) if index % 4 == 0 or (with_next and index % 4 == 1)
+        ]
     return frames
 
 
