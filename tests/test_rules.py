@@ -334,3 +334,61 @@ def test_a_stopped_car_that_drives_off_in_the_clear_ends_its_stop() -> None:
 
     events = run({1: ("car", leaves)}, 12.0, jitter=0.5)
     assert of_type(events, "stalled_vehicle") == []
+
+
+def test_a_leader_hidden_behind_its_follower_is_still_tailgated() -> None:
+    # Seen from behind, a follower 9 m (0.6 s) behind its leader hides it: the leader's box is lost
+    # after 1 s, before the 1 s of short headway is over. It is still there, in the follower's shadow.
+    follower, leader = constant(7.5, 10, 54), constant(7.5, 19, 54)
+    for seed in SEEDS:
+        events = run({1: ("car", follower), 2: ("car", leader)}, 2.4, jitter=1.0, seed=seed, hidden={2: (1.0, 9.0)})
+        event = only(events, "tailgating")
+        assert event.track_ids == (1, 2), seed
+        assert event.measurements["hidden"] == "leader"
+        assert event.measurements["headway_s"] == pytest.approx(0.6, abs=0.1)
+    # The same leader 20 m ahead (1.3 s) is not tailgated while hidden either.
+    safe = run({1: ("car", follower), 2: ("car", constant(7.5, 30, 54))}, 2.4, jitter=1.0, hidden={2: (1.0, 9.0)})
+    assert of_type(safe, "tailgating") == []
+
+
+def test_a_prediction_on_a_road_user_in_view_is_that_road_user_not_one_hidden_behind_it() -> None:
+    from detection.rules.hidden import hidden_road_users
+    from detection.rules.identity import RoadUser
+
+    lost = RoadUser(uid=1, cls="car")
+    for i in range(10):  # seen for a second at 54 km/h, then lost
+        ts = i / FPS
+        lost.kinematics.update(TrackPoint(ts, box_at("car", (7.5, 10 + 15 * ts)), 0.9), H, (800, 600))
+    now = (7.5, 10 + 15 * 1.2)  # where it is 0.2 s later
+    again = RoadUser(uid=2, cls="car", first_seen=1.0)  # the same car under a new track id
+    assert hidden_road_users([lost], [(again, box_at("car", now), now)], 1.2, H) == []
+    follower = RoadUser(uid=3, cls="truck")  # a truck 8 m behind it covers it
+    behind = (7.5, now[1] - 8)
+    found = hidden_road_users([lost], [(follower, box_at("truck", behind), behind)], 1.2, H)
+    assert [(h.user.uid, h.behind) for h in found] == [(1, 3)]
+    assert found[0].motion.position[1] == pytest.approx(now[1], abs=1.0)
+
+
+def test_a_speed_that_jumps_faster_than_a_car_accelerates_is_not_speeding() -> None:
+    # A car at 40 km/h whose box bottom slides up behind a nearer road user for a second: its ground
+    # point runs away at 12 m/s^2, reads 80 km/h, and falls back as the car shows again.
+    def sliding(t: float) -> tuple[float, float]:
+        v0, a = 40 / 3.6, 12.0
+        if t < 1.0:
+            return (7.5, 5 + v0 * t)
+        if t < 2.0:
+            return (7.5, 5 + v0 * t + a * (t - 1.0) ** 2 / 2)
+        extra = a / 2 + a * (t - 2.0) - a * (t - 2.0) ** 2 / 2 if t < 3.0 else a
+        return (7.5, 5 + v0 * t + extra)
+
+    for seed in SEEDS:
+        assert of_type(run({1: ("car", sliding)}, 4.0, jitter=0.5, seed=seed), "speeding") == [], seed
+
+
+def test_a_car_near_the_lane_line_going_the_other_lanes_way_is_not_wrong_way() -> None:
+    # Southbound in the southbound lane, but its box's bottom centre lies 1 m over the line into the
+    # northbound lane (a box seen at an angle spans the car's side too).
+    over_the_line: Trajectory = lambda t: (6.0, 45.0 - 12.0 * t)  # noqa: E731
+    assert of_type(run({1: ("car", over_the_line)}, 3.0, jitter=0.5), "wrong_way") == []
+    in_the_middle: Trajectory = lambda t: (7.5, 45.0 - 12.0 * t)  # noqa: E731
+    assert len(of_type(run({1: ("car", in_the_middle)}, 3.0, jitter=0.5), "wrong_way")) == 1

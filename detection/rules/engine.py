@@ -28,6 +28,7 @@ from cameras.config import (
     rule_settings,
 )
 from detection.events import CameraContext, CandidateEvent, FrameTracks
+from detection.rules.hidden import hidden_road_users
 from detection.rules.identity import RoadUser, RoadUsers
 from detection.rules.kinematics import Motion
 from detection.rules.noise import hidden_below_px
@@ -53,6 +54,11 @@ MAX_PLAUSIBLE_ACCEL = 5.0
 # tracks that jumped between road users were this rough (13-31 %), real offenders 2-11 %.
 SPEED_EVIDENCE_REL_SIGMA = 0.08
 WRONG_WAY_REL_SIGMA = 0.15
+# A box's bottom centre is not the middle of the road user's wheel track: seen at an angle, the box
+# spans its side too, and the point moves sideways by up to half its length times the sine of the
+# angle (about 1.1 m for a car seen 30 degrees off its axis). Lane membership for a wrong-way alert
+# allows for that: in the next lane, with the other flow, the driver is doing nothing wrong.
+GROUND_LATERAL_M = 1.2
 BRAKING_LOOKBACK_S = 1.5  # the speed braking started from: the best-known speed this long before
 STILL_MAX_SIGMA = 1.5  # m/s: a speed this uncertain cannot tell standing from crawling
 K_STILL = 1.64
@@ -93,10 +99,17 @@ class _Seen:
     user: RoadUser
     motion: Motion
     crowded: bool = False  # another road user's box covers part of this one's (see CROWDED_SHARE)
+    # Not seen in this frame: hidden behind a nearer road user, at this predicted ground point
+    # (detection.rules.hidden); its motion is the prediction.
+    hidden_at: tuple[float, float] | None = None
 
     @property
     def uid(self) -> int:
         return self.user.uid
+
+    @property
+    def ground(self) -> tuple[float, float]:
+        return self.hidden_at if self.hidden_at is not None else self.track.last.ground
 
 
 class TrafficRules:
@@ -122,7 +135,8 @@ class TrafficRules:
             return []  # every rule measures on the road plane: an uncalibrated camera proposes nothing
         seen: list[_Seen] = []
         boxes = {t.track_id: t.last.box for t in frame.tracks}
-        for track, user in self.road_users.resolve(frame.tracks, frame.ts, homography, frame.size):
+        resolved = self.road_users.resolve(frame.tracks, frame.ts, homography, frame.size)
+        for track, user in resolved:
             if _cut_by_border(track.last.box):
                 # Half a car at the edge of the picture: its box bottom is not where it stands, and the
                 # box grows as it drives in. Measure only whole boxes, and not across the cut.
@@ -142,9 +156,27 @@ class TrafficRules:
                 events += self._wrong_way(frame, item, zones)
                 events += self._hard_braking(frame, item)
                 events += self._standing(frame, item, zones)
-        events += self._tailgating(frame, seen)
+        events += self._tailgating(frame, seen, self._hidden(frame, resolved))
         events += self._near_miss(frame, seen)
         return self._same_place_and_time(frame, events, {item.uid: item for item in seen})
+
+    def _hidden(self, frame: FrameTracks, resolved: list[tuple[Track, RoadUser]]) -> list[_Seen]:
+        """Vehicles hidden behind a road user in view, for the pair rules (detection.rules.hidden)."""
+        homography = self.camera.homography
+        if not self._enabled("tailgating") or homography is None:
+            return []
+        visible = []
+        if resolved:
+            grounds = homography.to_world([track.last.ground for track, _ in resolved])
+            visible = [
+                (user, track.last.box, (float(g[0]), float(g[1])))
+                for (track, user), g in zip(resolved, grounds, strict=True)
+            ]
+        return [
+            _Seen(h.user.last_track, h.user, h.motion, hidden_at=h.ground)
+            for h in hidden_road_users(self.road_users.users.values(), visible, frame.ts, homography)
+            if h.user.last_track is not None
+        ]
 
     def _same_place_and_time(
         self, frame: FrameTracks, events: list[CandidateEvent], seen: dict[int, _Seen]
@@ -297,6 +329,12 @@ class TrafficRules:
         # And known well enough to be evidence: a far or jumping track whose speed is this uncertain
         # can have its lower bound over the bar and still be a measurement error, not a speeder.
         met = lower > bar and lagged.speed_sigma <= SPEED_EVIDENCE_REL_SIGMA * lagged.speed_ms
+        if met and item.user.kinematics.max_speed_rise(lagged.ts - BRAKING_LOOKBACK_S, lagged.ts, K_SPEED) > (
+            MAX_PLAUSIBLE_ACCEL
+        ):
+            # Nor a speed that has just risen faster than any car gains speed: a box whose bottom slides
+            # up behind a nearer road user (or over a neighbour) reads as sudden speed, not a speeder.
+            met = False
         samples = self._user_state(item.uid).samples.setdefault("speeding", [])
         if not met:
             samples.clear()
@@ -348,14 +386,14 @@ class TrafficRules:
             # And it must be driving against the flow now, surely: its velocity along the flow is negative
             # even at its upper bound.
             along = motion.velocity[0] * zone.flow[0] + motion.velocity[1] * zone.flow[1]
-            # And it must surely be in this lane, not in the next one with the other flow.
+            # And it must surely be in this lane, not in the next one with the other flow (GROUND_LATERAL_M).
             across = motion.position_sigma_along((-zone.flow[1], zone.flow[0]))
             key = ("wrong_way", item.uid, zone.name)
             met = (
                 against - K_WRONG_WAY * sigma >= self.settings["wrong_way"]["min_distance_m"]
                 and along + K_SPEED * motion.velocity_sigma < 0
                 and motion.speed_sigma <= WRONG_WAY_REL_SIGMA * motion.speed_ms
-                and zone.margin_m(motion.position) > K_WRONG_WAY * across
+                and zone.margin_m(motion.position) > GROUND_LATERAL_M + K_WRONG_WAY * across
             )
             start = self._hold(key, frame.ts, met, 0.0)
             if start is not None:
@@ -369,6 +407,8 @@ class TrafficRules:
                             "distance_against_flow_m": against,
                             "distance_against_flow_m_sigma": sigma,
                             "lane": zone.name,
+                            "lane_margin_m": zone.margin_m(motion.position),
+                            "lane_margin_m_sigma": across,
                             "speed_kmh": motion.speed_kmh,
                             "speed_kmh_sigma": motion.speed_sigma * 3.6,
                             "class": item.track.cls,
@@ -493,24 +533,26 @@ class TrafficRules:
         return events
 
     # -- pair rules -----------------------------------------------------------------------------
-    def _tailgating(self, frame: FrameTracks, seen: list[_Seen]) -> list[CandidateEvent]:
+    def _tailgating(self, frame: FrameTracks, seen: list[_Seen], hidden: list[_Seen]) -> list[CandidateEvent]:
+        """A follower too close behind its leader. Seen along the lane, the nearer of the two often hides
+        the other; a pair is still measured while one of them (not both) is hidden, on its prediction."""
         if not self._enabled("tailgating"):
             return []
         cfg = self.settings["tailgating"]
         lanes = [z for z in self.zones if z.kind == "lane"]
-        vehicles = [s for s in seen if s.track.cls in VEHICLE_CLASSES]
+        vehicles = [s for s in seen if s.track.cls in VEHICLE_CLASSES] + hidden
         events = []
         for follower in vehicles:
             fm = follower.motion
             if fm.speed_kmh <= cfg["min_speed_kmh"] or fm.direction is None:
                 continue
-            lane = next((z for z in lanes if z.contains(follower.track.last.ground)), None)
+            lane = next((z for z in lanes if z.contains(follower.ground)), None)
             direction = lane.flow if lane is not None and lane.flow is not None else fm.direction
             best: tuple[float, _Seen, float] | None = None
             for leader in vehicles:
-                if leader.uid == follower.uid:
+                if leader.uid == follower.uid or (leader.hidden_at is not None and follower.hidden_at is not None):
                     continue
-                if lane is not None and not lane.contains(leader.track.last.ground):
+                if lane is not None and not lane.contains(leader.ground):
                     continue
                 lm = leader.motion
                 dx, dy = lm.position[0] - fm.position[0], lm.position[1] - fm.position[1]
@@ -550,6 +592,15 @@ class TrafficRules:
                             "min_headway_s": min(v for v, _ in samples),
                             "gap_m": best[0],
                             "gap_m_sigma": best[2],
+                            # Which of the two was hidden behind a nearer road user (its position predicted).
+                            "hidden": next(
+                                (
+                                    r
+                                    for r, s in (("follower", follower), ("leader", best[1]))
+                                    if s.hidden_at is not None
+                                ),
+                                None,
+                            ),
                             "speed_kmh": fm.speed_kmh,
                             "speed_kmh_sigma": fm.speed_sigma * 3.6,
                             "class": follower.track.cls,

@@ -55,6 +55,7 @@ class RoadUser:
     # Set by the rules while they time a stop of this road user: traffic passing by may have made its
     # last boxes look as if it moved, but as far as anyone knows it still stands there.
     stopped: bool = False
+    last_track: Track | None = None  # the track that carried it when it was last seen
 
     @property
     def standing(self) -> bool:
@@ -104,6 +105,7 @@ class RoadUsers:
             resolved.append((track, user))
         for track, user in resolved:
             user.last_seen = ts
+            user.last_track = track
             user.cls = track.cls  # the track's class by vote, which may settle after a few frames
         self._forget(ts)
         return resolved
