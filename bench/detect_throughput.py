@@ -1,6 +1,7 @@
 """Throughput of the whole detect path against bare ONNX Runtime loops, and cameras per box, in one run.
 
     .venv/bin/python bench/detect_throughput.py [--passes 3] [--cameras 4,8,10,12,16] [--seconds 20]
+    .venv/bin/python bench/detect_throughput.py --only-idle [--seconds 10] [--repeat 3]   (part 4 alone)
 
 1. Where a frame's time goes: each step of the path timed alone, in one process, on the clip frames.
 2. Baselines: ``onnxruntime.InferenceSession.run`` over the same frames (letterbox + normalise +
@@ -234,6 +235,8 @@ def our_path(clip: Path, n_frames: int, in_flight: int, tasks_in_flight: int) ->
 
 
 def idle_camera_cpu(still: Path, seconds: float = 10.0) -> float:
+    from detection.capture.process import single_threaded_opencv
+
     camera = Camera.objects.create(
         name=f"idle-{time.time()}", source_url=str(still), detect_fps=5.0, motion_gate=True, classes=ROAD_USER_CLASSES
     )
@@ -241,15 +244,48 @@ def idle_camera_cpu(still: Path, seconds: float = 10.0) -> float:
     worker = CameraLoop(camera, session="idle", reader=reader, capture=CaptureSettings.from_settings())
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
+    threads = cv2.getNumThreads()
+    single_threaded_opencv()  # as in a camera process (detection/capture/process.py)
     thread.start()
     time.sleep(2.0)  # connected and steady
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    cpu0, wall0, tasks0 = time.process_time(), time.perf_counter(), _thread_cpu_s()
     time.sleep(seconds)
-    share = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+    wall = time.perf_counter() - wall0
+    share = (time.process_time() - cpu0) / wall
+    by_thread = {name: (cpu - tasks0.get(name, 0.0)) / wall for name, cpu in _thread_cpu_s().items()}
     stop.set()
     thread.join()
-    print(f"  idle camera sent {worker.counts['sent']} keep-alive frames, skipped {worker.counts['static']} static")
+    cv2.setNumThreads(threads)
+    print(f"  idle camera sent {worker.counts['sent']} keep-alive frames, skipped {worker.counts['static']} static; "
+          f"by thread: reader {by_thread.get(reader.native_id or 0, 0) * 100:.2f} %, camera loop "
+          f"{by_thread.get(thread.native_id or 0, 0) * 100:.2f} %, others "
+          f"{(share - sum(by_thread.get(t.native_id or 0, 0) for t in (reader, thread))) * 100:.2f} %")  # fmt: skip
     return share
+
+
+def _thread_cpu_s() -> dict[int, float]:
+    """CPU seconds of each thread of this process so far, by native thread id (scheduler nanoseconds)."""
+    spent = {}
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            spent[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
+    return spent
+
+
+def idle_only(args: argparse.Namespace) -> None:
+    """--only-idle: the idle camera's CPU share alone (the still is the first frame of the bench clip)."""
+    (WORK / "videos").mkdir()
+    first = [next(iter(clip_images(CLIP_CARS_TRUCK)))]
+    cap = cv2.VideoCapture(str(write_clip(first, WORK / "videos" / "bench.mp4")))
+    still = write_camera_clip(cap.read()[1], WORK / "videos" / "still.mp4")
+    cap.release()
+    worker = start_worker(args.processes, 1, args.prefetch, "int8")
+    try:
+        shares = [idle_camera_cpu(still, args.seconds) for _ in range(args.repeat)]
+    finally:
+        stop_worker(worker)
+    print(f"idle camera CPU (800x600 20 fps, motion gate): {' '.join(f'{s * 100:.2f}' for s in shares)} % of one core "
+          f"(load average {os.getloadavg()})")  # fmt: skip
 
 
 def pss_mb(pid: int) -> float:
@@ -471,9 +507,15 @@ def main() -> None:
     )
     parser.add_argument("--keep-going", action="store_true",
                         help="try every camera count, past the first over 1 %% dropped (for PSS)")  # fmt: skip
+    parser.add_argument("--only-idle", action="store_true",
+                        help="only the idle camera's CPU share, --repeat times, over --seconds each")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=1, help="with --only-idle: how many idle windows")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     get_redis().flushdb()
+    if args.only_idle:
+        idle_only(args)
+        return
     frames = decoded_frames(args.passes)
     (WORK / "videos").mkdir()
     clip = write_clip(frames, WORK / "videos" / "bench.mp4")

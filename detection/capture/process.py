@@ -10,9 +10,21 @@ import time
 from types import FrameType
 
 
+def single_threaded_opencv() -> None:
+    """OpenCV's own thread pool off in a camera process: its calls here (the motion gate's grey
+    conversion, the shrink of a frame for detection) are too small to gain from a second thread, and
+    after each one the pool's worker spins on sched_yield for about half a millisecond waiting for
+    more: 0.3 % of a core for an idle camera, a tenth of its cost (measured in bench/detect_throughput.py).
+    Each camera has a process of its own, so the cameras of a host use its cores anyway."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def camera_process_main(camera_id: int, lease_key: str, token: str) -> None:
     """Capture one camera until SIGTERM (from the supervisor), a lost lease, or the parent's death."""
     parent_pid = os.getppid()  # the fork server; it exits when the supervisor dies
+    single_threaded_opencv()
     import django
 
     django.setup()  # done in the fork server already (preload.py): then only the logging is set again
