@@ -80,7 +80,8 @@ def hidden_road_users(
 ) -> list[Hidden]:
     """Vehicles lost a moment ago whose predicted ground point lies within a visible road user's box.
 
-    ``visible``: this frame's road users with their box (normalized xyxy) and filtered road position.
+    ``visible``: this frame's road users with their box (normalized xyxy) and the road point under its
+    bottom centre.
     """
     seen_uids = {user.uid for user, _, _ in visible}
     found = []
