@@ -28,7 +28,7 @@ from cameras.config import (
     rule_settings,
 )
 from detection.events import CameraContext, CandidateEvent, FrameTracks
-from detection.rules.hidden import hidden_road_users
+from detection.rules.hidden import hidden_road_users, lost_vehicles
 from detection.rules.identity import RoadUser, RoadUsers
 from detection.rules.kinematics import Motion
 from detection.rules.noise import hidden_below_px
@@ -163,18 +163,19 @@ class TrafficRules:
     def _hidden(self, frame: FrameTracks, resolved: list[tuple[Track, RoadUser]]) -> list[_Seen]:
         """Vehicles hidden behind a road user in view, for the pair rules (detection.rules.hidden)."""
         homography = self.camera.homography
-        if not self._enabled("tailgating") or homography is None:
+        if not self._enabled("tailgating") or homography is None or not resolved:
             return []
-        visible = []
-        if resolved:
-            grounds = homography.to_world([track.last.ground for track, _ in resolved])
-            visible = [
-                (user, track.last.box, (float(g[0]), float(g[1])))
-                for (track, user), g in zip(resolved, grounds, strict=True)
-            ]
+        lost = lost_vehicles(self.road_users.users.values(), {user.uid for _, user in resolved}, frame.ts)
+        if not lost:
+            return []  # the common frame: nothing to look for, no positions to map
+        grounds = homography.to_world([track.last.ground for track, _ in resolved])
+        visible = [
+            (user, track.last.box, (float(g[0]), float(g[1])))
+            for (track, user), g in zip(resolved, grounds, strict=True)
+        ]
         return [
             _Seen(h.user.last_track, h.user, h.motion, hidden_at=h.ground)
-            for h in hidden_road_users(self.road_users.users.values(), visible, frame.ts, homography)
+            for h in hidden_road_users(lost, visible, frame.ts, homography)
             if h.user.last_track is not None
         ]
 

@@ -72,6 +72,24 @@ def predicted_motion(motion: Motion, ts: float) -> Motion:
     )
 
 
+def lost_vehicles(users: Iterable[RoadUser], seen_uids: set[int], ts: float) -> list[RoadUser]:
+    """Vehicles not in this frame, lost a moment ago with a settled, well-known motion: the only road
+    users that may be hidden (most frames have none, and then nothing else need be computed)."""
+    lost = []
+    for user in users:
+        motion = user.kinematics.motion
+        if (
+            user.uid not in seen_uids
+            and user.cls in VEHICLE_CLASSES
+            and motion is not None
+            and motion.settled
+            and 0 < ts - motion.ts <= HIDDEN_MAX_S
+            and motion.speed_sigma <= MAX_REL_SPEED_SIGMA * max(motion.speed_ms, 1.0)
+        ):
+            lost.append(user)
+    return lost
+
+
 Visible = tuple[RoadUser, Box, tuple[float, float]]  # a road user in view, its box, its road position
 
 
@@ -83,20 +101,10 @@ def hidden_road_users(
     ``visible``: this frame's road users with their box (normalized xyxy) and the road point under its
     bottom centre.
     """
-    seen_uids = {user.uid for user, _, _ in visible}
     found = []
-    for user in users:
-        motion = user.kinematics.motion
-        if (
-            user.uid in seen_uids
-            or user.cls not in VEHICLE_CLASSES
-            or motion is None
-            or not motion.settled
-            or not 0 < ts - motion.ts <= HIDDEN_MAX_S
-            or motion.speed_sigma > MAX_REL_SPEED_SIGMA * max(motion.speed_ms, 1.0)
-        ):
-            continue
-        carried = predicted_motion(motion, ts)
+    for user in lost_vehicles(users, {user.uid for user, _, _ in visible}, ts):
+        assert user.kinematics.motion is not None  # lost_vehicles keeps only road users with one
+        carried = predicted_motion(user.kinematics.motion, ts)
         if any(
             class_group(other.cls) == class_group(user.cls) and math.dist(position, carried.position) < SAME_AS_SEEN_M
             for other, _, position in visible
