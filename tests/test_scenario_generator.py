@@ -11,8 +11,8 @@ import pytest
 
 from cameras import config as camera_config
 from cameras.geometry import fit_homography
-from detection.scenarios import scene_set
-from detection.scenarios.camera_model import CameraGeometry
+from detection.scenarios import scene_set, traffic
+from detection.scenarios.camera_model import DIMENSIONS, CameraGeometry
 from detection.scenarios.compose import Sprite, detectable
 from detection.scenarios.contract import MIN_BOX_PX, THRESHOLDS
 from detection.scenarios.format import load_scenario
@@ -135,7 +135,7 @@ def test_every_rig_is_valid_and_the_splits_cover_the_required_cameras(split: str
     assert min(r.mount_m for r in cameras) < 6.0 and max(r.mount_m for r in cameras) > 10.0
 
 
-@pytest.mark.parametrize("tuned", ["dev", "dev2"])
+@pytest.mark.parametrize("tuned", ["dev", "dev2", "dev3"])
 def test_the_split_is_fixed_and_test_shares_no_camera_and_no_scene_with_the_tuning_splits(tuned: str) -> None:
     assert scene_set.plan(tuned) == scene_set.plan(tuned)
     dev, test = rigs(tuned), rigs("test")
@@ -160,6 +160,16 @@ def test_a_drawn_scene_is_deterministic_and_its_truth_is_what_the_template_meant
     assert [e.type for e in scenario.events] == [e.type for e in first.events]
     assert scenario.speed_limit_kmh == rig.speed_limit_kmh
     assert {z["kind"] for z in scenario.zones} == {"lane", "crosswalk"}
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_a_tailgater_keeps_two_metres_to_the_car_ahead_bumper_to_bumper(split: str) -> None:
+    # Cars nearer than that would touch, and their boxes merge into one: no camera could tell the pair.
+    for name, template, rig in scene_set.plan(split):
+        if template is traffic.tailgating:
+            leader, follower = scene_set.draw(split, name, template, rig).scene.actors[:2]
+            front_to_front = abs(leader.start[1] - follower.start[1])
+            assert front_to_front - DIMENSIONS["car"][0] >= traffic.MIN_BUMPER_GAP_M - 1e-9, name
 
 
 def test_rendered_video_has_the_rigs_size_and_rate_and_the_road_user_where_the_script_puts_it(tmp_path: Path) -> None:

@@ -9,6 +9,9 @@ ranges of real road cameras (4-12 m up, looking 22-45 m ahead, 40-85 degree lens
 ``dev2`` is a second split to tune on, with the same templates and other seeds and rigs, one of
 them mounted as low as 3.5 m (a pole by the kerb, where passing traffic hides stopped cars for
 long): more and other scenes to find failures on, so that ``test`` stays the only report.
+
+``dev3`` is a third split to tune on, through longer lenses (28-60 degrees): road users far away are
+small, as they are in many real installations that watch a long stretch of road from a mast.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from typing import Final
 
 from detection.scenarios.camera_model import CameraGeometry, GeometryError
 
-SPLITS: Final = ("dev", "dev2", "test")  # tune on dev and dev2, report on test
+SPLITS: Final = ("dev", "dev2", "dev3", "test")  # tune on dev, dev2 and dev3, report on test
 RIGS_PER_SPLIT: Final = 6
-_SEEDS: Final = {"dev": 11_000, "dev2": 33_000, "test": 22_000}
+_SEEDS: Final = {"dev": 11_000, "dev2": 33_000, "dev3": 44_000, "test": 22_000}
 # (width, height, fps) of the rigs of each split, in order.
 _FORMATS: Final = {
     "dev": [
@@ -40,6 +43,14 @@ _FORMATS: Final = {
         (960, 720, 15.0),
         (800, 600, 25.0),
     ],
+    "dev3": [
+        (1280, 720, 25.0),
+        (800, 600, 30.0),
+        (960, 720, 25.0),
+        (1280, 720, 20.0),
+        (800, 600, 15.0),
+        (1280, 720, 30.0),
+    ],
     "test": [
         (960, 720, 30.0),
         (1280, 720, 25.0),
@@ -51,10 +62,14 @@ _FORMATS: Final = {
 }
 _LIMITS: Final = {"dev": (50.0, 60.0, 40.0, 50.0, 70.0, 50.0), "test": (50.0, 60.0, 40.0, 50.0, 70.0, 50.0)}
 _LIMITS["dev2"] = (60.0, 50.0, 40.0, 70.0, 50.0, 60.0)
+_LIMITS["dev3"] = (70.0, 50.0, 60.0, 50.0, 40.0, 60.0)
 # Mounting heights spread over 4-12 m in each split (jittered per rig); dev2 goes down to 3.5 m.
 _HEIGHTS: Final = {"dev": (4.0, 5.5, 7.0, 8.5, 10.0, 11.5), "test": (4.0, 5.5, 7.0, 8.5, 10.0, 11.5)}
 _HEIGHTS["dev2"] = (3.5, 5.0, 6.5, 8.0, 9.5, 11.0)
-_LOWEST_M: Final = {"dev": 4.0, "dev2": 3.5, "test": 4.0}
+_HEIGHTS["dev3"] = (4.5, 6.0, 7.5, 9.0, 10.5, 12.0)
+_LOWEST_M: Final = {"dev": 4.0, "dev2": 3.5, "dev3": 4.0, "test": 4.0}
+# Horizontal fields of view (degrees) the lenses are drawn from; dev3 has the long lenses.
+_HFOV: Final = {"dev": (40.0, 85.0), "dev2": (40.0, 85.0), "dev3": (28.0, 60.0), "test": (40.0, 85.0)}
 
 
 def rigs(split: str) -> list[CameraGeometry]:
@@ -75,6 +90,7 @@ def rigs(split: str) -> list[CameraGeometry]:
                 heights[index],
                 _LIMITS[split][index],
                 _LOWEST_M[split],
+                _HFOV[split],
             )
             try:
                 near, far = rig.road_span()
@@ -89,7 +105,15 @@ def rigs(split: str) -> list[CameraGeometry]:
 
 
 def _draw(
-    rng: random.Random, name: str, width: int, height: int, fps: float, mount: float, limit: float, lowest: float
+    rng: random.Random,
+    name: str,
+    width: int,
+    height: int,
+    fps: float,
+    mount: float,
+    limit: float,
+    lowest: float,
+    hfov: tuple[float, float],
 ) -> CameraGeometry:
     mount = min(12.0, max(lowest, mount + rng.uniform(-0.6, 0.6)))
     ahead = rng.uniform(22.0, 45.0)  # where the optical axis meets the road
@@ -103,7 +127,7 @@ def _draw(
         mount_m=round(mount, 2),
         tilt_deg=round(math.degrees(math.atan2(mount, ahead)), 2),
         yaw_deg=round(-side * rng.uniform(4.0, 28.0), 2),  # turned towards the road
-        hfov_deg=round(rng.uniform(40.0, 85.0), 1),
+        hfov_deg=round(rng.uniform(*hfov), 1),
         x_m=round(x, 2),
         speed_limit_kmh=limit,
     )

@@ -1,7 +1,7 @@
 """The generated scenario set: about 75 scenes per split, ``dev`` to tune on and ``test`` to report.
 
 Every scene is drawn from its own seed (split, index, attempt) with its split's camera rigs
-(``rigs.py``), so the two splits share no camera and no scene. A drawn scene is kept only when the
+(``rigs.py``), so no two splits share a camera or a scene. A drawn scene is kept only when the
 truth computed from its script says what the template meant: the intended event type(s) and no
 other for an event scene, nothing at all for normal traffic; otherwise the next attempt's seed is
 drawn. Each split also gets one of the two real intersection clips, unmodified, as a negative.
@@ -31,7 +31,7 @@ from detection.scenarios.traffic import PLAN, Road, Scene, make_road
 
 VERSION = 2  # 2: only cut-outs the detector recognizes on their own
 MAX_ATTEMPTS = 40
-REAL_CLIPS = {"dev": CLIP_CARS_TRUCK, "dev2": CLIP_CARS_TRUCK, "test": CLIP_CARS_CYCLIST}
+REAL_CLIPS = {"dev": CLIP_CARS_TRUCK, "dev2": CLIP_CARS_TRUCK, "dev3": CLIP_CARS_TRUCK, "test": CLIP_CARS_CYCLIST}
 Detect = Callable[[Image], list[tuple[str, float, tuple[float, float, float, float]]]]
 
 
@@ -219,6 +219,7 @@ def write_readme(out: Path, commit: str) -> None:
         "",
         "dev/   tune on these.",
         "dev2/  tune on these too: other seeds and rigs (one mounted 3.5 m up).",
+        "dev3/  tune on these too: other seeds and rigs, long lenses (far road users are small).",
         "test/  report only; never tune on them. Its scenes come from other camera rigs and other seeds.",
         "",
         "Each scene: video.mp4 (mp4v) + scenario.json in the format of docs/scenario-format.md;",

@@ -14,10 +14,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from detection.scenarios.camera_model import LANE_WIDTH, ROAD_WIDTH, CameraGeometry
+from detection.scenarios.camera_model import DIMENSIONS, LANE_WIDTH, ROAD_WIDTH, CameraGeometry
 from detection.scenarios.script import Actor, RoadBox
 
 CROSSWALK_DEPTH = 3.0
+# The closest a tailgater drives to the car ahead, bumper to bumper: nearer, the two would touch. The
+# gap of the format's headway is measured front to front, so it is at least a car's length more.
+MIN_BUMPER_GAP_M = 2.0
 PAVEMENT = 2.5  # pedestrians walk this far beyond the kerbs
 
 
@@ -211,8 +214,10 @@ def wrong_way(rng: random.Random, road: Road) -> Scene:
 
 def tailgating(rng: random.Random, road: Road) -> Scene:
     lane = _lane(rng, road)
-    kmh = _cruise(rng, road, 0.7, 1.0)
-    headway = rng.uniform(0.3, 0.6)
+    # At least 40 km/h: slower, a headway well under 0.8 s would leave the cars no room between them.
+    kmh = max(40.0, _cruise(rng, road, 0.7, 1.0))
+    shortest = max(0.3, (DIMENSIONS["car"][0] + MIN_BUMPER_GAP_M) / (kmh / 3.6))  # s: slow cars keep more
+    headway = rng.uniform(shortest, max(0.6, shortest + 0.05))
     at_y, at_t = road.at(rng.uniform(0.3, 0.55)), rng.uniform(3.5, 5.0)
     duration = 10.0
     leader = drive(road, lane, kmh, at_y, at_t, sprite=rng.randrange(1000))
