@@ -22,8 +22,8 @@ CALIBRATION = {
 H = fit_homography(CALIBRATION["image_points"], CALIBRATION["world_points"])
 
 
-def lane(name: str, x0: float, x1: float, flow_up: bool, **extra: object) -> dict[str, object]:
-    corners = H.to_image([[x0, 0], [x1, 0], [x1, 50], [x0, 50]]).tolist()
+def lane(name: str, x0: float, x1: float, flow_up: bool, *, length: float = 50, **extra: object) -> dict[str, object]:
+    corners = H.to_image([[x0, 0], [x1, 0], [x1, length], [x0, length]]).tolist()
     start, end = H.to_image([[(x0 + x1) / 2, 5], [(x0 + x1) / 2, 45]]).tolist()
     return {
         "name": name,
@@ -392,3 +392,49 @@ def test_a_car_near_the_lane_line_going_the_other_lanes_way_is_not_wrong_way() -
     assert of_type(run({1: ("car", over_the_line)}, 3.0, jitter=0.5), "wrong_way") == []
     in_the_middle: Trajectory = lambda t: (7.5, 45.0 - 12.0 * t)  # noqa: E731
     assert len(of_type(run({1: ("car", in_the_middle)}, 3.0, jitter=0.5), "wrong_way")) == 1
+
+
+def test_a_vehicle_boxed_twice_does_not_tailgate_itself() -> None:
+    # The detector boxes a truck as a truck and its cab again as a car, whose box ends a little higher:
+    # a "leader" 1.5 m ahead, 0.1 s of headway. No two vehicles drive that close; it is one.
+    twice = {1: ("truck", constant(7.5, 10, 54)), 2: ("car", constant(7.5, 11.5, 54))}
+    assert of_type(run(twice, 3.0, jitter=0.5), "tailgating") == []
+    # A car 9 m ahead of the same truck is tailgated.
+    followed = {1: ("truck", constant(7.5, 10, 54)), 2: ("car", constant(7.5, 19, 54))}
+    assert only(run(followed, 3.0, jitter=0.5), "tailgating").track_ids == (1, 2)
+
+
+def test_hard_braking_is_judged_on_the_drawn_lanes_only() -> None:
+    # The lanes are drawn (and the road calibrated) up to 25 m; beyond, the calibration only
+    # extrapolates, and a far box's jitter reads as violent speed changes.
+    short = [lane("northbound", 5, 10, True, length=25), lane("southbound", 0, 5, False, length=25)]
+    beyond = braking(7.5, 50, 8.0, 0.5, y0=28.0)  # brakes from 35 m on, stands at 47 m
+    assert of_type(run({1: ("car", beyond)}, 3, zones=short), "hard_braking") == []
+    assert len(of_type(run({1: ("car", beyond)}, 3), "hard_braking")) == 1  # lanes drawn the whole way
+
+
+def test_a_wrong_way_driver_hidden_behind_a_bus_for_seconds_is_one_event() -> None:
+    # Hidden for 3.5 s (too long to be joined to its road user), it comes back under a new track id
+    # where it would be by now, still driving the wrong way: the same event, not a second one.
+    wrong: Trajectory = lambda t: (7.5, 48.0 - 20 / 3.6 * t)  # noqa: E731 - south in the northbound lane
+    events = run({1: ("car", wrong)}, 8.0, hidden={1: (2.5, 6.0)}, switch={1: (6.0, 9)})
+    assert len(of_type(events, "wrong_way")) == 1
+    # Another wrong-way driver where the first one could not be by now is another event.
+    other: Trajectory = lambda t: (7.5, 48.0 - 20 / 3.6 * (t - 4.0)) if t >= 4.0 else None  # noqa: E731
+    events = run({1: ("car", wrong), 2: ("car", other)}, 8.0, hidden={1: (2.5, 8.0)})
+    assert len(of_type(events, "wrong_way")) == 2
+
+
+def test_a_speed_read_while_a_nearer_road_user_covers_the_bottom_edge_is_not_speeding() -> None:
+    # A car behind a truck, both at 45 km/h: the truck slides over the car's box, whose bottom edge
+    # creeps up the picture as if the car drove away at 65 km/h.
+    from detection.rules.noise import bottom_covered
+
+    truck = constant(7.5, 5, 45)
+    creeping: Trajectory = lambda t: (7.5, 13 + 18 * t)  # noqa: E731 - 65 km/h as the edge creeps
+    for t in (0.0, 0.5, 1.0, 1.5):
+        assert bottom_covered(box_at("car", creeping(t)), [box_at("truck", truck(t))]), t  # the premise
+    x1, y1, x2, y2 = box_at("truck", truck(0.0))
+    assert not bottom_covered((x1, (y1 + y2) / 2, x2, y2), [(x1, y1, x2, y2)])  # one truck boxed twice
+    assert of_type(run({1: ("truck", truck), 2: ("car", creeping)}, 2.0), "speeding") == []
+    assert len(of_type(run({2: ("car", creeping)}, 2.0), "speeding")) == 1  # in the open: speeding

@@ -28,10 +28,10 @@ from cameras.config import (
     rule_settings,
 )
 from detection.events import CameraContext, CandidateEvent, FrameTracks
-from detection.rules.hidden import hidden_road_users, lost_vehicles
-from detection.rules.identity import RoadUser, RoadUsers
+from detection.rules.hidden import SAME_AS_SEEN_M, hidden_road_users, lost_vehicles
+from detection.rules.identity import RoadUser, RoadUsers, class_group
 from detection.rules.kinematics import Motion
-from detection.rules.noise import hidden_below_px
+from detection.rules.noise import bottom_covered, hidden_below_px
 from detection.rules.zones import Zone, build_zones
 from detection.tracking import Track
 
@@ -59,6 +59,8 @@ WRONG_WAY_REL_SIGMA = 0.15
 # angle (about 1.1 m for a car seen 30 degrees off its axis). Lane membership for a wrong-way alert
 # allows for that: in the next lane, with the other flow, the driver is doing nothing wrong.
 GROUND_LATERAL_M = 1.2
+# The smoothed speed at a moment is made of the boxes around it: a cover this recent may be in it.
+COVERED_WINDOW_S = 0.5
 BRAKING_LOOKBACK_S = 1.5  # the speed braking started from: the best-known speed this long before
 STILL_MAX_SIGMA = 1.5  # m/s: a speed this uncertain cannot tell standing from crawling
 K_STILL = 1.64
@@ -66,8 +68,12 @@ STOP_TIMING_MARGIN_S = 0.33  # 1.64 sigma of a stop's timing (about 0.2 s): stop
 STOP_DEBOUNCE_S = 0.5  # a standing road user has moved off once its speed has been over the limit this long
 STANDING_RULES = frozenset({"stalled_vehicle", "crosswalk_stop"})
 CROWDED_SHARE = 0.1  # of a box's area covered by other road users' boxes: its edges are not all its own
-PLACE_AND_TIME_S = 2.0  # a moving event repeated this soon, where a vanished road user was, is the same one
+# A moving event repeated this soon by a new road user where a vanished one would be by now (at its last
+# velocity) is the same one: a car hidden behind a passing bus for a few seconds comes back under a new
+# id, too late to be joined to its road user (detection.rules.identity).
+PLACE_AND_TIME_S = 6.0
 PLACE_RADIUS_M = 4.0
+UNSEEN_SPEED_SHARE = 0.1  # and the place it would be is known to this share of the way it went unseen
 # A condition timed over a minimum duration (speeding 0.5 s, tailgating 1 s) is timed from when its
 # best estimate first met it, as long as that held without a break; it fires once its sure version
 # (the confidence bound) has also held this long. A far road user's bound tightens only as it nears:
@@ -91,6 +97,7 @@ class _UserState:
     # lane -> (entry position, its sigma along the flow, the measurement run it belongs to)
     lane_entry: dict[str, tuple[tuple[float, float], float, float]] = field(default_factory=dict)
     samples: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # (value, sigma) while held
+    covered_at: float | None = None  # the last time a nearer road user covered its bottom edge (bottom_covered)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,7 @@ class TrafficRules:
         self.cooldown_s = cooldown_s
         self.settings = {rule: rule_settings(camera.rules, rule) for rule in RULE_DEFAULTS}
         self.zones = build_zones(camera.zones, camera.homography)
+        self._has_lanes = any(z.kind == "lane" for z in self.zones)
         self.road_users = RoadUsers()
         self.state: dict[int, _UserState] = {}
         self._since: dict[tuple[Any, ...], float] = {}
@@ -125,7 +133,8 @@ class TrafficRules:
         self._fire_of: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # condition key -> what happened
         self._fired: dict[tuple[Any, ...], tuple[float, bool]] = {}  # what happened -> (when, cleared since)
         self._reported: list[tuple[str, int, float, tuple[float, float]]] = []  # type, road user, when, where
-        self._last_position: dict[int, tuple[float, float]] = {}
+        # road user -> when it was last seen, where, at what velocity (for _same_place_and_time)
+        self._last_seen: dict[int, tuple[float, tuple[float, float], tuple[float, float]]] = {}
         self._moving_since: dict[tuple[Any, ...], float] = {}
 
     # -- the interface --------------------------------------------------------------------------
@@ -145,6 +154,8 @@ class TrafficRules:
             others = [box for tid, box in boxes.items() if tid != track.track_id]
             hidden = hidden_below_px(track.last.box, others, frame.size[1])
             motion = user.kinematics.update(track.last, homography, frame.size, hidden)
+            if bottom_covered(track.last.box, others):
+                self._user_state(user.uid).covered_at = frame.ts
             if motion is not None and motion.settled:
                 seen.append(_Seen(track, user, motion, _covered_share(track.last.box, others) > CROWDED_SHARE))
         self._forget()
@@ -154,7 +165,7 @@ class TrafficRules:
             if item.track.cls in VEHICLE_CLASSES:
                 events += self._speeding(frame, item, zones)
                 events += self._wrong_way(frame, item, zones)
-                events += self._hard_braking(frame, item)
+                events += self._hard_braking(frame, item, zones)
                 events += self._standing(frame, item, zones)
         events += self._tailgating(frame, seen, self._hidden(frame, resolved))
         events += self._near_miss(frame, seen)
@@ -202,18 +213,29 @@ class TrafficRules:
                 and earlier_uid != offender.uid
                 and earlier_uid not in seen
                 and frame.ts - when <= window
-                and math.dist(position, self._last_position.get(earlier_uid, where)) <= PLACE_RADIUS_M
-                for earlier_type, earlier_uid, when, where in self._reported
+                and self._near_where_it_would_be(earlier_uid, position, frame.ts)
+                for earlier_type, earlier_uid, when, _ in self._reported
             )
             if not repeat:
                 kept.append(event)
                 self._reported.append((event.event_type, offender.uid, frame.ts, position))
         for uid, item in seen.items():
-            self._last_position[uid] = item.motion.position
+            self._last_seen[uid] = (frame.ts, item.motion.position, item.motion.velocity)
         horizon = frame.ts - self.cooldown_s
         self._reported = [r for r in self._reported if r[2] >= horizon]
-        self._last_position = {u: p for u, p in self._last_position.items() if u in self.road_users.users}
+        reported = {r[1] for r in self._reported}
+        self._last_seen = {u: m for u, m in self._last_seen.items() if u in self.road_users.users or u in reported}
         return kept
+
+    def _near_where_it_would_be(self, uid: int, position: tuple[float, float], ts: float) -> bool:
+        """Whether a road user now gone would be about at ``position`` by ``ts``, at its last velocity."""
+        last = self._last_seen.get(uid)
+        if last is None:
+            return False
+        seen_at, (x, y), (vx, vy) = last
+        dt = max(ts - seen_at, 0.0)
+        radius = PLACE_RADIUS_M + UNSEEN_SPEED_SHARE * math.hypot(vx, vy) * dt
+        return math.dist(position, (x + vx * dt, y + vy * dt)) <= radius
 
     # -- bookkeeping shared by the rules --------------------------------------------------------
     def _enabled(self, rule: str) -> bool:
@@ -336,10 +358,15 @@ class TrafficRules:
             # Nor a speed that has just risen faster than any car gains speed: a box whose bottom slides
             # up behind a nearer road user (or over a neighbour) reads as sudden speed, not a speeder.
             met = False
-        samples = self._user_state(item.uid).samples.setdefault("speeding", [])
-        if not met:
+        state = self._user_state(item.uid)
+        if met and state.covered_at is not None and state.covered_at >= lagged.ts - COVERED_WINDOW_S:
+            # Nor a speed read while a nearer road user covered its bottom edge: the edge creeps up the
+            # picture as the other slides over it (the condition neither clears nor fires meanwhile).
+            met = None
+        samples = state.samples.setdefault("speeding", [])
+        if met is False:
             samples.clear()
-        else:
+        elif met:
             samples.append((lagged.speed_ms * 3.6, lagged.speed_sigma * 3.6))
         likely = lagged.speed_ms * 3.6 > bar
         start = self._hold(key, lagged.ts, met, cfg["min_duration_s"], likely=likely)
@@ -420,9 +447,13 @@ class TrafficRules:
             del state.lane_entry[name]  # left the lane: a new entry starts a new measurement
         return events
 
-    def _hard_braking(self, frame: FrameTracks, item: _Seen) -> list[CandidateEvent]:
+    def _hard_braking(self, frame: FrameTracks, item: _Seen, zones: list[Zone]) -> list[CandidateEvent]:
         lagged = item.motion.lagged
         if not self._enabled("hard_braking") or lagged is None:
+            return []
+        if self._has_lanes and not any(z.kind == "lane" for z in zones):
+            # Off the drawn lanes: a car park, or the road beyond the calibrated stretch, where the
+            # calibration only extrapolates and a far box's jitter reads as violent speed changes.
             return []
         cfg = self.settings["hard_braking"]
         kin = item.user.kinematics
@@ -560,6 +591,12 @@ class TrafficRules:
                 gap = dx * direction[0] + dy * direction[1]
                 lateral = abs(dx * direction[1] - dy * direction[0])
                 if gap <= 0 or lateral > 2.5:
+                    continue
+                if math.hypot(dx, dy) < SAME_AS_SEEN_M and class_group(leader.user.cls) == class_group(
+                    follower.user.cls
+                ):
+                    # Nearer than a car's length: the follower itself boxed twice (a truck as a truck and
+                    # as a car), not a vehicle ahead of it.
                     continue
                 if best is None or gap < best[0]:
                     sigma_gap = math.hypot(fm.position_sigma_along(direction), lm.position_sigma_along(direction))

@@ -28,6 +28,9 @@ FloatArray = npt.NDArray[np.float64]
 FLOOR_PX = 0.5
 WIDTH_SHARE = 0.015  # the box centre's horizontal jitter, per pixel of box width
 HEIGHT_SHARE = 0.015  # the bottom edge's vertical jitter, per pixel of box height
+# A box whose bottom is lower than another's by less than this share of the other's height ends where it
+# does, as far as the detector can tell (see bottom_covered).
+NEARER_SHARE = 0.05
 # A box whose size jumps from what the track has shown is partly hidden or merged with a neighbour:
 # the size change is (about) how far its bottom edge may have moved for no real motion.
 SHAPE_CHANGE_WEIGHT = 0.7
@@ -122,3 +125,18 @@ def hidden_below_px(
         if ox1 <= gx <= ox2 and oy1 <= y2 < oy2:
             hidden = max(hidden, (oy2 - y2) * height)
     return hidden
+
+
+def bottom_covered(box: tuple[float, float, float, float], others: list[tuple[float, float, float, float]]) -> bool:
+    """A nearer road user's box covers the middle half of this box's bottom edge.
+
+    Not only the ground point (``hidden_below_px``): with the middle of its bottom edge hidden, the
+    detector's box ends where the visible part does, and as the nearer road user slides over it the
+    bottom edge creeps up the picture, which reads as driving away fast.
+    """
+    x1, y1, x2, y2 = box
+    mid_left, mid_right = x1 + (x2 - x1) / 4, x2 - (x2 - x1) / 4
+    # Nearer: its bottom is lower by more than box noise. A box ending where this one does is the same
+    # road user boxed twice (a truck as a truck and its lower half again), not one in front of it.
+    nearer = y2 + NEARER_SHARE * (y2 - y1)
+    return any(ox1 <= mid_right and mid_left <= ox2 and oy1 <= y2 and oy2 > nearer for ox1, oy1, ox2, oy2 in others)
