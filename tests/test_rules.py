@@ -404,13 +404,16 @@ def test_a_vehicle_boxed_twice_does_not_tailgate_itself() -> None:
     assert only(run(followed, 3.0, jitter=0.5), "tailgating").track_ids == (1, 2)
 
 
-def test_hard_braking_is_judged_on_the_drawn_lanes_only() -> None:
+def test_speed_and_braking_are_judged_on_the_drawn_lanes_only() -> None:
     # The lanes are drawn (and the road calibrated) up to 25 m; beyond, the calibration only
     # extrapolates, and a far box's jitter reads as violent speed changes.
     short = [lane("northbound", 5, 10, True, length=25), lane("southbound", 0, 5, False, length=25)]
     beyond = braking(7.5, 50, 8.0, 0.5, y0=28.0)  # brakes from 35 m on, stands at 47 m
     assert of_type(run({1: ("car", beyond)}, 3, zones=short), "hard_braking") == []
     assert len(of_type(run({1: ("car", beyond)}, 3), "hard_braking")) == 1  # lanes drawn the whole way
+    speeder = constant(7.5, 28, 80)
+    assert of_type(run({1: ("car", speeder)}, 1.0, zones=short), "speeding") == []
+    assert len(of_type(run({1: ("car", speeder)}, 1.0), "speeding")) == 1
 
 
 def test_a_wrong_way_driver_hidden_behind_a_bus_for_seconds_is_one_event() -> None:

@@ -332,6 +332,12 @@ class TrafficRules:
             group_box=group_box,
         )
 
+    def _off_the_lanes(self, zones: list[Zone]) -> bool:
+        """Off the lanes the operator drew (when there are any): a car park, or the road beyond the
+        calibrated stretch, where the calibration only extrapolates and a far box's jitter reads as
+        violent changes of speed. Driving is judged on the drawn road only."""
+        return self._has_lanes and not any(z.kind == "lane" for z in zones)
+
     def _speed_limit(self, zones: list[Zone]) -> float:
         limits = [z.speed_limit_kmh for z in zones if z.kind == "lane" and z.speed_limit_kmh]
         return float(min(limits)) if limits else self.camera.speed_limit_kmh
@@ -339,7 +345,7 @@ class TrafficRules:
     # -- per-road-user rules --------------------------------------------------------------------
     def _speeding(self, frame: FrameTracks, item: _Seen, zones: list[Zone]) -> list[CandidateEvent]:
         lagged = item.motion.lagged
-        if not self._enabled("speeding") or lagged is None:
+        if not self._enabled("speeding") or lagged is None or self._off_the_lanes(zones):
             return []
         cfg = self.settings["speeding"]
         limit = self._speed_limit(zones)
@@ -451,9 +457,7 @@ class TrafficRules:
         lagged = item.motion.lagged
         if not self._enabled("hard_braking") or lagged is None:
             return []
-        if self._has_lanes and not any(z.kind == "lane" for z in zones):
-            # Off the drawn lanes: a car park, or the road beyond the calibrated stretch, where the
-            # calibration only extrapolates and a far box's jitter reads as violent speed changes.
+        if self._off_the_lanes(zones):
             return []
         cfg = self.settings["hard_braking"]
         kin = item.user.kinematics
