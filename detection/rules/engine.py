@@ -455,9 +455,7 @@ class TrafficRules:
 
     def _hard_braking(self, frame: FrameTracks, item: _Seen, zones: list[Zone]) -> list[CandidateEvent]:
         lagged = item.motion.lagged
-        if not self._enabled("hard_braking") or lagged is None:
-            return []
-        if self._off_the_lanes(zones):
+        if not self._enabled("hard_braking") or lagged is None or self._off_the_lanes(zones):
             return []
         cfg = self.settings["hard_braking"]
         kin = item.user.kinematics

@@ -28,8 +28,8 @@ FloatArray = npt.NDArray[np.float64]
 FLOOR_PX = 0.5
 WIDTH_SHARE = 0.015  # the box centre's horizontal jitter, per pixel of box width
 HEIGHT_SHARE = 0.015  # the bottom edge's vertical jitter, per pixel of box height
-# A box whose bottom is lower than another's by less than this share of the other's height ends where it
-# does, as far as the detector can tell (see bottom_covered).
+# Another box whose bottom is lower than this one's by less than this share of this one's height ends
+# where it does, as far as the detector can tell (see bottom_covered).
 NEARER_SHARE = 0.05
 # A box whose size jumps from what the track has shown is partly hidden or merged with a neighbour:
 # the size change is (about) how far its bottom edge may have moved for no real motion.
