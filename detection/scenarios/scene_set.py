@@ -29,7 +29,7 @@ from detection.scenarios.rigs import SPLITS, rigs
 from detection.scenarios.script import Actor, FloatArray, RoadBox, TrueEvent, true_events
 from detection.scenarios.traffic import PLAN, Road, Scene, make_road
 
-VERSION = 2  # 2: only cut-outs the detector recognizes on their own
+VERSION = 3  # 2: only cut-outs the detector recognizes on their own; 3: tailgaters keep 2 m bumper to bumper
 MAX_ATTEMPTS = 40
 REAL_CLIPS = {"dev": CLIP_CARS_TRUCK, "dev2": CLIP_CARS_TRUCK, "dev3": CLIP_CARS_TRUCK, "test": CLIP_CARS_CYCLIST}
 Detect = Callable[[Image], list[tuple[str, float, tuple[float, float, float, float]]]]
