@@ -28,8 +28,8 @@ from cameras.config import (
     rule_settings,
 )
 from detection.events import CameraContext, CandidateEvent, FrameTracks
-from detection.rules.hidden import SAME_AS_SEEN_M, hidden_road_users, lost_vehicles
-from detection.rules.identity import RoadUser, RoadUsers, class_group
+from detection.rules.hidden import hidden_road_users, lost_vehicles
+from detection.rules.identity import RoadUser, RoadUsers, same_road_user
 from detection.rules.kinematics import Motion
 from detection.rules.noise import bottom_covered, hidden_below_px
 from detection.rules.zones import Zone, build_zones
@@ -132,7 +132,7 @@ class TrafficRules:
         self._likely_since: dict[tuple[Any, ...], float] = {}  # condition key -> its best estimate met it since
         self._fire_of: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # condition key -> what happened
         self._fired: dict[tuple[Any, ...], tuple[float, bool]] = {}  # what happened -> (when, cleared since)
-        self._reported: list[tuple[str, int, float, tuple[float, float]]] = []  # type, road user, when, where
+        self._reported: list[tuple[str, int, float]] = []  # type, road user, when
         # road user -> when it was last seen, where, at what velocity (for _same_place_and_time)
         self._last_seen: dict[int, tuple[float, tuple[float, float], tuple[float, float]]] = {}
         self._moving_since: dict[tuple[Any, ...], float] = {}
@@ -195,10 +195,11 @@ class TrafficRules:
     ) -> list[CandidateEvent]:
         """Drop an event that repeats one just reported at the same place by a road user now gone.
 
-        The road user of the earlier event has vanished and a new one stands where it was: the track
-        broke and the fragments could not be joined (a long occlusion, a box that changed too much).
-        It is one event, whatever the ids say. Standing still is one event at one place for the whole
-        cooldown; moving events only within a moment.
+        The road user of the earlier event has vanished and a new one is where it would be by now (where
+        it stood, or where its last velocity took it): the track broke and the fragments could not be
+        joined (a long occlusion, a box that changed too much). It is one event, whatever the ids say.
+        Standing still is one event at one place for the whole cooldown; moving events only within
+        PLACE_AND_TIME_S.
         """
         kept = []
         for event in events:
@@ -214,11 +215,11 @@ class TrafficRules:
                 and earlier_uid not in seen
                 and frame.ts - when <= window
                 and self._near_where_it_would_be(earlier_uid, position, frame.ts)
-                for earlier_type, earlier_uid, when, _ in self._reported
+                for earlier_type, earlier_uid, when in self._reported
             )
             if not repeat:
                 kept.append(event)
-                self._reported.append((event.event_type, offender.uid, frame.ts, position))
+                self._reported.append((event.event_type, offender.uid, frame.ts))
         for uid, item in seen.items():
             self._last_seen[uid] = (frame.ts, item.motion.position, item.motion.velocity)
         horizon = frame.ts - self.cooldown_s
@@ -381,7 +382,7 @@ class TrafficRules:
         # The latest smoothed estimate, not a mean over the hold: each estimate already holds every box
         # before it, and averaging them weighs again the first ones, made while the filter was still
         # settling (a truck entering near the camera read 57 km/h, true 47, with a sigma of 1.7).
-        speed, sigma = samples[-1]
+        speed, sigma = lagged.speed_ms * 3.6, lagged.speed_sigma * 3.6
         severity = 3 if speed > limit * 1.3 else 2
         return [
             self._event(
@@ -597,12 +598,8 @@ class TrafficRules:
                 lateral = abs(dx * direction[1] - dy * direction[0])
                 if gap <= 0 or lateral > 2.5:
                     continue
-                if math.hypot(dx, dy) < SAME_AS_SEEN_M and class_group(leader.user.cls) == class_group(
-                    follower.user.cls
-                ):
-                    # Nearer than a car's length: the follower itself boxed twice (a truck as a truck and
-                    # as a car), not a vehicle ahead of it.
-                    continue
+                if same_road_user(leader.user.cls, lm.position, follower.user.cls, fm.position):
+                    continue  # nearer than a car's length: the follower boxed twice (a truck as a truck and a car)
                 if best is None or gap < best[0]:
                     sigma_gap = math.hypot(fm.position_sigma_along(direction), lm.position_sigma_along(direction))
                     best = (gap, leader, sigma_gap)

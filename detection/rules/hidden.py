@@ -21,7 +21,7 @@ import numpy as np
 
 from cameras.config import VEHICLE_CLASSES
 from cameras.geometry import Homography
-from detection.rules.identity import RoadUser, class_group
+from detection.rules.identity import RoadUser, same_road_user
 from detection.rules.kinematics import Motion
 
 Box = tuple[float, float, float, float]
@@ -32,10 +32,6 @@ HIDDEN_MAX_S = 1.5
 # m/s^2, one sigma: what a car may have done about its speed while no one saw it. Ordinary driving
 # changes speed by up to 2-3 m/s^2; a hard braking is rarer and would only make a follower closer.
 UNSEEN_ACCEL_SIGMA = 2.5
-# Two vehicles one behind the other stand a car's length apart at least (ground point to ground
-# point: both rear bumpers, or both front ones). A prediction nearer than this to a road user in view
-# is that road user, seen again under another track id (or boxed twice), not one hidden behind it.
-SAME_AS_SEEN_M = 3.0
 # Its speed must have been known this well when it was lost (one sigma, share of the speed): a far,
 # rough track predicts nothing worth deciding on.
 MAX_REL_SPEED_SIGMA = 0.15
@@ -93,22 +89,19 @@ def lost_vehicles(users: Iterable[RoadUser], seen_uids: set[int], ts: float) -> 
 Visible = tuple[RoadUser, Box, tuple[float, float]]  # a road user in view, its box, its road position
 
 
-def hidden_road_users(
-    users: Iterable[RoadUser], visible: list[Visible], ts: float, homography: Homography
-) -> list[Hidden]:
-    """Vehicles lost a moment ago whose predicted ground point lies within a visible road user's box.
+def hidden_road_users(lost: list[RoadUser], visible: list[Visible], ts: float, homography: Homography) -> list[Hidden]:
+    """Of the vehicles ``lost_vehicles`` found, those whose predicted ground point lies within a visible
+    road user's box.
 
     ``visible``: this frame's road users with their box (normalized xyxy) and the road point under its
-    bottom centre.
+    bottom centre. A prediction on a road user in view is that road user (``same_road_user``), not one
+    hidden behind it.
     """
     found = []
-    for user in lost_vehicles(users, {user.uid for user, _, _ in visible}, ts):
+    for user in lost:
         assert user.kinematics.motion is not None  # lost_vehicles keeps only road users with one
         carried = predicted_motion(user.kinematics.motion, ts)
-        if any(
-            class_group(other.cls) == class_group(user.cls) and math.dist(position, carried.position) < SAME_AS_SEEN_M
-            for other, _, position in visible
-        ):
+        if any(same_road_user(other.cls, position, user.cls, carried.position) for other, _, position in visible):
             continue
         gx, gy = (float(v) for v in homography.to_image([carried.position])[0])
         behind = next(

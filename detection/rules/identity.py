@@ -11,6 +11,7 @@ are keyed by it. The join itself breaks the measurement run, so nothing is diffe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,10 @@ REJOIN_CHI2 = 9.21
 REJOIN_FLOOR_M = 1.5
 FORGET_S = 5.0
 FORGET_STANDING_S = 20.0
+# Two vehicles one behind the other stand a car's length apart at least (ground point to ground point:
+# both rear bumpers, or both front ones). Two road positions nearer than this, of classes the detector
+# confuses, are one road user: seen again under another track id, or boxed twice.
+SAME_AS_SEEN_M = 3.0
 
 
 def class_group(cls: str) -> int:
@@ -42,6 +47,11 @@ def class_group(cls: str) -> int:
         if cls in group:
             return index
     return -1
+
+
+def same_road_user(cls_a: str, position_a: tuple[float, float], cls_b: str, position_b: tuple[float, float]) -> bool:
+    """Whether two road positions (metres) of these classes are one road user (SAME_AS_SEEN_M)."""
+    return class_group(cls_a) == class_group(cls_b) and math.dist(position_a, position_b) < SAME_AS_SEEN_M
 
 
 @dataclass
