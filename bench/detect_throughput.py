@@ -5,9 +5,13 @@
 
 1. Where a frame's time goes: each step of the path timed alone, in one process, on the clip frames.
 2. Baselines: ``onnxruntime.InferenceSession.run`` over the same frames (letterbox + normalise +
-   run; no NMS), one process per core with one thread each, for the fp32 and the int8 model.
+   run; no NMS), one process per core with one thread each, for the fp32 and the int8 model on the
+   640x640 canvas they were exported for (the issue's "bare" loops), and for the precision and canvas
+   our path runs (by default the machine's precision, core/cpu.py, on the rect canvas: the frame
+   padded to a multiple of 32 only, detection/model_shape.py): the limit of what we run, so that
+   ``ratio ours / bare fp32 rect parallel`` (or int8 rect) says what share of it we reach.
 3. Ours: the camera loop (the frame shrunk and stored in Redis, a Celery task per frame, a real
-   detect worker as deployed (core/processes.py) with int8, results back and reordered, then the
+   detect worker as deployed (core/processes.py) with the default precision, results back and reordered, then the
    tracker), over the same frames, one worker slot per core with one ONNX Runtime thread each; with
    the CPU each side spent per frame (a measure that load from other processes disturbs less).
 4. The CPU share of one idle camera (a static 800x600 20 fps H.264 scene, motion gate on) over 10 s.
@@ -65,8 +69,9 @@ from detection.capture.reader import FrameReader, ReaderConfig  # noqa: E402
 from detection.clipframes import clip_images  # noqa: E402
 from detection.detector import decode_frame, detect_letterboxed, load_session, model_path  # noqa: E402
 from detection.framecodec import encode  # noqa: E402
+from detection.letterbox import Letterbox, to_blob  # noqa: E402
 from detection.letterbox import letterbox as letterbox_frame  # noqa: E402
-from detection.letterbox import to_blob  # noqa: E402
+from detection.model_shape import EXPORTED_SIZE, resized_model  # noqa: E402
 from detection.tracking import CameraTracker  # noqa: E402
 
 
@@ -77,8 +82,20 @@ def decoded_frames(passes: int) -> list[np.ndarray]:
     return frames * passes
 
 
-def blob(image: np.ndarray) -> np.ndarray:
-    return to_blob(letterbox_frame(image)[0])
+def blob(image: np.ndarray, canvas: str = "square") -> np.ndarray:
+    return to_blob(letterbox_frame(image, canvas=canvas)[0])
+
+
+def session_for(precision: str, canvas: str, frame: np.ndarray, options: object) -> object:
+    """An ONNX Runtime session of the model for the canvas a frame of this size gets."""
+    import onnxruntime as ort
+
+    box = Letterbox.of(frame.shape[1], frame.shape[0], canvas=canvas)
+    path = model_path(precision)
+    model: str | bytes = str(path)
+    if (box.canvas_width, box.canvas_height) != EXPORTED_SIZE:
+        model = resized_model(path.read_bytes(), box.canvas_width, box.canvas_height)
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def profile(frames: list[np.ndarray]) -> list[tuple[str, float]]:
@@ -110,16 +127,19 @@ def profile(frames: list[np.ndarray]) -> list[tuple[str, float]]:
     inputs = list(sample)
     timed("letterbox full frame (before: in the worker)", letterbox_frame)
     inputs = list(smalls)
-    boxed = timed("letterbox = pad the 640 frame (now)", letterbox_frame)
-    inputs = [b[0] for b in boxed]  # type: ignore[index]
-    blobs = timed("to blob (RGB, CHW, /255)", to_blob)
-    for precision in ("fp32", "int8"):
-        session = load_session(precision)
-        inputs = list(blobs)
-        timed(f"model, {precision}", lambda b, s=session: s.run(None, {"images": b}))
+    squares = timed("letterbox = pad the 640 frame to 640x640", letterbox_frame)
+    boxed = timed("letterbox = pad the 640 frame to rect (now)", lambda im: letterbox_frame(im, canvas="rect"))
+    for canvas, padded in (("640x640", squares), ("rect", boxed)):
+        inputs = [b[0] for b in padded]  # type: ignore[index]
+        blobs = timed(f"to blob (RGB, CHW, /255), {canvas}", to_blob)
+        for precision in ("fp32", "int8"):
+            first = padded[0][1]  # type: ignore[index]
+            session = load_session(precision, (first.canvas_width, first.canvas_height))
+            inputs = list(blobs)
+            timed(f"model, {precision}, {canvas}", lambda b, s=session: s.run(None, {"images": b}))
     inputs = [(b[0], b[1]) for b in boxed]  # type: ignore[index]
     detections = timed(
-        "model + NMS + boxes, int8",
+        f"model + NMS + boxes, {settings.DETECT_PRECISION}, rect",
         lambda cb: detect_letterboxed(cb[0], cb[1], confidence=0.4, classes=ROAD_USER_CLASSES),
     )
     tracker = CameraTracker(20.0)
@@ -128,12 +148,12 @@ def profile(frames: list[np.ndarray]) -> list[tuple[str, float]]:
     return steps
 
 
-def _bare_share(args: tuple[str, str, int, int]) -> tuple[float, float]:
+def _bare_share(args: tuple[str, str, str, int, int]) -> tuple[float, float]:
     """One process of the parallel baseline: its share of the clip's frames, one ORT thread.
     Returns (frames per second, CPU seconds per frame)."""
     import onnxruntime as ort
 
-    model, clip, index, count = args
+    precision, canvas, clip, index, count = args
     cap = cv2.VideoCapture(clip)
     frames = []
     while (read := cap.read())[0]:
@@ -142,22 +162,21 @@ def _bare_share(args: tuple[str, str, int, int]) -> tuple[float, float]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    session.run(None, {"images": blob(frames[0])})
+    session: ort.InferenceSession = session_for(precision, canvas, frames[0], options)
+    session.run(None, {"images": blob(frames[0], canvas)})
     started, cpu = time.perf_counter(), time.process_time()
     for image in frames:
-        session.run(None, {"images": blob(image)})
+        session.run(None, {"images": blob(image, canvas)})
     return len(frames) / (time.perf_counter() - started), (time.process_time() - cpu) / len(frames)
 
 
-def bare_parallel(clip: Path, precision: str, processes: int) -> tuple[float, float]:
+def bare_parallel(clip: Path, precision: str, processes: int, canvas: str = "square") -> tuple[float, float]:
     """Bare ORT loops, one per core at once, one thread each: the most this machine gets from the model.
     Returns (frames per second of them all, CPU milliseconds per frame)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    model = str(model_path(precision))
     with ProcessPoolExecutor(processes) as pool:
-        shares = list(pool.map(_bare_share, [(model, str(clip), i, processes) for i in range(processes)]))
+        shares = list(pool.map(_bare_share, [(precision, canvas, str(clip), i, processes) for i in range(processes)]))
     return sum(fps for fps, _ in shares), 1000 * sum(cpu for _, cpu in shares) / len(shares)
 
 
@@ -186,7 +205,8 @@ def start_worker(processes: int, threads: int, prefetch: int, precision: str) ->
                               loglevel="WARNING")  # fmt: skip
     if prefetch != DETECT_PREFETCH:
         argv += ["--prefetch-multiplier", str(prefetch)]  # the last one given wins
-    env = {**os.environ, "DETECT_THREADS": str(threads), "DETECT_PRECISION": precision}
+    env = {**os.environ, "DETECT_THREADS": str(threads), "DETECT_PRECISION": precision,
+           "DETECT_CANVAS": settings.DETECT_CANVAS}  # fmt: skip
     proc = subprocess.Popen(argv, cwd=BASE_DIR, env=env)
     answers = ping_queues(("detect",), timeout_s=90)
     if not answers["detect"]["ok"]:
@@ -538,8 +558,12 @@ def main() -> None:
     for name, ms in profile(frames):
         print(f"  {name:46} {ms:7.2f}")
     bare_runs = {p: bare_parallel(clip, p, args.processes) for p in ("fp32", "int8")}
+    ours_precision = settings.DETECT_PRECISION  # the machine's default (auto: int8 only with a dot product)
+    limit = f"{ours_precision} {settings.DETECT_CANVAS}"  # the model and canvas our path runs
+    if limit not in bare_runs:
+        bare_runs[limit] = bare_parallel(clip, ours_precision, args.processes, settings.DETECT_CANVAS)
     bare = {p: fps for p, (fps, _) in bare_runs.items()}
-    worker = start_worker(args.processes, 1, args.prefetch, "int8")
+    worker = start_worker(args.processes, 1, args.prefetch, ours_precision)
     try:
         cpu_before = (cpu_s(worker.pid), time.process_time())
         ours = our_path(clip, len(frames), args.in_flight, args.tasks_in_flight)
@@ -549,8 +573,9 @@ def main() -> None:
     finally:
         stop_worker(worker)
     for precision, fps in bare.items():
-        print(f"bare onnxruntime {precision}, {args.processes} processes x 1 thread: {fps:6.1f} fps")
-    print(f"our detect path (int8, {args.processes} worker slots x 1 thread, K={args.in_flight}, "
+        canvas = "" if " " in precision else " 640x640"
+        print(f"bare onnxruntime {precision}{canvas}, {args.processes} processes x 1 thread: {fps:6.1f} fps")
+    print(f"our detect path ({limit} canvas, {args.processes} worker slots x 1 thread, K={args.in_flight}, "
           f"batching after {args.tasks_in_flight or 'no'} tasks in flight, prefetch {args.prefetch}): "
           f"{ours:6.1f} fps")  # fmt: skip
     # CPU per frame is what the ratios come to on an idle machine; on a loaded one, wall-clock fps
@@ -558,11 +583,12 @@ def main() -> None:
     ours_ms = worker_ms + camera_ms
     print(f"  CPU per frame: ours {ours_ms:.1f} ms (detect worker {worker_ms:.1f}, camera process "
           f"{camera_ms:.1f}; Redis not counted), bare int8 {bare_runs['int8'][1]:.1f}, "
-          f"bare fp32 {bare_runs['fp32'][1]:.1f}")  # fmt: skip
+          f"bare fp32 {bare_runs['fp32'][1]:.1f}, bare {limit} {bare_runs[limit][1]:.1f}")  # fmt: skip
     print(f"  by CPU per frame: ours / bare int8 {bare_runs['int8'][1] / ours_ms:.2f}, "
           f"ours / bare fp32 {bare_runs['fp32'][1] / ours_ms:.2f}")  # fmt: skip
     print(f"ratio ours / bare int8 parallel: {ours / bare['int8']:.2f}")
     print(f"ratio ours / bare fp32 parallel: {ours / bare['fp32']:.2f}")
+    print(f"ratio ours / bare {limit} parallel: {ours / bare[limit]:.2f}")
     print(f"idle camera CPU (800x600 20 fps, motion gate): {idle * 100:.1f} % of one core")
     print(f"load average after the throughput runs {os.getloadavg()}")
     if not args.no_cameras:

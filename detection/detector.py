@@ -5,6 +5,10 @@
 throughput on a VNNI CPU with 97 % of its boxes; ``fp32`` the bundled weights themselves. Both are
 checked (sha256) when loaded, once per process (a Celery prefork child), on first use.
 
+``settings.DETECT_CANVAS`` picks the input: ``rect`` (default) pads a frame only to a multiple of 32,
+and the model runs re-sized for that canvas (detection/model_shape.py, one session per canvas size
+and process); ``square`` pads to the 640x640 the model was exported for.
+
 Pre- and post-processing are the few numpy/OpenCV lines YOLOv8's ONNX output needs (letterbox,
 best class per anchor, class-aware greedy NMS, boxes back to the frame), with Ultralytics' rules
 and thresholds (IoU 0.7, at most 300 boxes): Ultralytics itself would cost a PyTorch import
@@ -28,6 +32,7 @@ from django.conf import settings
 from cameras.config import COCO_CLASSES, VEHICLE_CLASSES
 from detection.assets import YOLO_WEIGHTS, verify
 from detection.letterbox import Blob, Letterbox, letterbox, to_blob
+from detection.model_shape import EXPORTED_SIZE, resized_model
 
 Image = npt.NDArray[np.uint8]
 IOU_THRESHOLD = 0.7  # Ultralytics' default for predict
@@ -121,25 +126,31 @@ def model_path(precision: str | None = None) -> Path:
     raise ValueError(f"unknown detect precision {precision!r}: expected int8 or fp32")
 
 
-def load_session(precision: str | None = None) -> Any:
-    """The process's ONNX Runtime session for a precision (default: ``settings.DETECT_PRECISION``)."""
-    return _session(precision or settings.DETECT_PRECISION)
+def load_session(precision: str | None = None, canvas: tuple[int, int] = EXPORTED_SIZE) -> Any:
+    """The process's ONNX Runtime session for a precision (default: ``settings.DETECT_PRECISION``) and
+    a canvas of (width, height) pixels (default: the 640x640 the model was exported for)."""
+    return _session(precision or settings.DETECT_PRECISION, canvas)
 
 
-_sessions: dict[str, Any] = {}
+_sessions: dict[tuple[str, tuple[int, int]], Any] = {}
 _sessions_lock = threading.Lock()
 
 
-def _session(precision: str) -> Any:
-    """One session per precision and process, shared by the detect worker's threads (``run`` is
-    thread-safe); the lock keeps two threads' first frames from building two."""
+def _session(precision: str, canvas: tuple[int, int]) -> Any:
+    """One session per precision, canvas size and process, shared by the detect worker's threads
+    (``run`` is thread-safe); the lock keeps two threads' first frames from building two. A camera
+    keeps its frame size, so a worker holds a session for each aspect ratio it serves (a few MB each)."""
     import onnxruntime as ort
 
     with _sessions_lock:
-        if precision not in _sessions:
-            path = str(model_path(precision))
-            _sessions[precision] = ort.InferenceSession(path, session_options(), providers=["CPUExecutionProvider"])
-        return _sessions[precision]
+        key = (precision, canvas)
+        if key not in _sessions:
+            path = model_path(precision)
+            model: str | bytes = str(path)
+            if canvas != EXPORTED_SIZE:
+                model = resized_model(path.read_bytes(), *canvas)
+            _sessions[key] = ort.InferenceSession(model, session_options(), providers=["CPUExecutionProvider"])
+        return _sessions[key]
 
 
 def class_ids(classes: Sequence[str]) -> list[int]:
@@ -253,9 +264,10 @@ def _blob_buffer(canvas: Image) -> Blob:
 def detect_letterboxed(
     canvas: Image, box: Letterbox, *, confidence: float, classes: list[str], precision: str | None = None
 ) -> Detection:
-    """Detect on a frame already letterboxed to the model's input (by the capture process or ``detect``)."""
+    """Detect on a frame already letterboxed to the model's input (by ``detect``); the session is the
+    one for the canvas's size."""
     started = time.perf_counter()
-    session = load_session(precision)
+    session = load_session(precision, (canvas.shape[1], canvas.shape[0]))
     (output,) = session.run(None, {"images": to_blob(canvas, out=_blob_buffer(canvas))})
     boxes, private = postprocess_passes(output, box, [(confidence, classes), (PRIVACY_CONFIDENCE, PRIVACY_CLASSES)])
     elapsed_ms = (time.perf_counter() - started) * 1000
@@ -266,7 +278,7 @@ def detect(image: Image, *, confidence: float, classes: list[str], precision: st
     if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 16:
         raise FrameError(f"the frame has an unusable shape {image.shape}")
     started = time.perf_counter()
-    canvas, box = letterbox(image)
+    canvas, box = letterbox(image, canvas=settings.DETECT_CANVAS)
     result = detect_letterboxed(canvas, box, confidence=confidence, classes=classes, precision=precision)
     elapsed_ms = (time.perf_counter() - started) * 1000
     return Detection(boxes=result.boxes, width=box.width, height=box.height, inference_ms=elapsed_ms,

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from core.cpu import int8_dot_product
 from detection.assets import ASSETS, CLIP_CARS_TRUCK, YOLO_WEIGHTS, AssetError, asset_dir, verify
 from detection.clipframes import clip_images
 from detection.letterbox import Blob, letterbox, to_blob
@@ -48,13 +49,22 @@ class Recipe:
     float_prefixes: tuple[str, ...] = ()
     reduce_range: bool = False
     percentile: float = 99.999  # only for Percentile calibration
+    weight_type: str = "QInt8"  # an onnxruntime.quantization.QuantType name (in the key as "weights")
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        fields = asdict(self)
+        del fields["weight_type"]  # recipe() names it, as it did before the field existed
+        return fields
 
 
 RECIPE_V1 = Recipe(version=1, clips=(CLIP_CARS_TRUCK,), frames_per_clip=40, calibration="MinMax")
-RECIPE = RECIPE_V1
+# For a CPU without an 8-bit dot product (core/cpu.py): ONNX Runtime's x86 kernels pair uint8 activations
+# with int8 weights through 16-bit sums that saturate; uint8 weights do not (its quantization docs give
+# the two remedies, this and reduce_range). On a Xeon without VNNI, v1 found 169 of fp32's 178 boxes on
+# tests/test_int8.py's frames, reduce_range 167, this 174 (v1 on a VNNI EPYC: 175).
+RECIPE_U8U8 = Recipe(version=3, clips=(CLIP_CARS_TRUCK,), frames_per_clip=40, calibration="MinMax",
+                     weight_type="QUInt8")  # fmt: skip
+RECIPE = RECIPE_V1 if int8_dot_product() else RECIPE_U8U8
 RECIPE_VERSION = RECIPE.version
 
 
@@ -72,7 +82,7 @@ def recipe(r: Recipe | None = None) -> dict[str, Any]:
         "weights_sha256": ASSETS[YOLO_WEIGHTS].sha256,
         "clips_sha256": [ASSETS[clip].sha256 for clip in r.clips],
         "format": "QDQ",
-        "weights": "QInt8 per-channel",
+        "weights": f"{r.weight_type} per-channel",
         "activations": "QUInt8",
         "onnxruntime": onnxruntime.__version__,
     }
@@ -186,7 +196,7 @@ def build_int8(folder: Path | None = None, *, force: bool = False, r: Recipe | N
             Frames(),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
+            weight_type=QuantType[r.weight_type],
             per_channel=True,
             reduce_range=r.reduce_range,
             calibrate_method=CalibrationMethod[r.calibration],

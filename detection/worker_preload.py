@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import cv2  # noqa: F401
 import numpy  # noqa: F401
+import onnx  # noqa: F401  (the model is re-sized for rect canvases on first use, detection/model_shape.py)
 import onnxruntime  # noqa: F401
 
 from detection import detector  # noqa: F401

@@ -81,12 +81,25 @@ def test_production_settings_require_a_secret_key() -> None:
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be"),
         ("LLM_LANGUAGE", "fr", "LLM_LANGUAGE must be"),
         ("CAMERA_OPEN_TIMEOUT_S", "0", "must be at least 0.5"),
+        ("DETECT_PRECISION", "int4", "expected auto, int8 or fp32"),
+        ("DETECT_CANVAS", "round", "expected rect or square"),
     ],
 )
 def test_a_bad_value_stops_the_process_with_a_clear_message(name: str, value: str, message: str) -> None:
     proc = run_django(["-c", "import django; django.setup()"], {**PROD_ENV, name: value})
     assert proc.returncode != 0
     assert message in proc.stderr
+
+
+def test_the_detect_precision_is_int8_only_where_the_cpu_has_an_8_bit_dot_product() -> None:
+    from core.cpu import int8_dot_product
+
+    show = ["-c", "import django; django.setup(); from django.conf import settings; print(settings.DETECT_PRECISION)"]
+    auto = run_django(show, PROD_ENV)
+    assert auto.returncode == 0, auto.stderr
+    assert auto.stdout.strip() == ("int8" if int8_dot_product() else "fp32")
+    for chosen in ("int8", "fp32"):
+        assert run_django(show, {**PROD_ENV, "DETECT_PRECISION": chosen.upper()}).stdout.strip() == chosen
 
 
 def test_debug_is_off_unless_asked_for() -> None:

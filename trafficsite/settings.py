@@ -15,6 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from core import broker, topology
+from core.cpu import int8_dot_product
 from core.netguard import parse_networks
 from trafficsite import objectstore, redisurl
 from trafficsite.env import (
@@ -256,11 +257,20 @@ CAPTURE_DECODE_THREADS = env_int("CAPTURE_DECODE_THREADS", 1, minimum=0, maximum
 # per host, set it so that processes x threads does not exceed the cores.
 DETECT_THREADS = env_int("DETECT_THREADS", 0, minimum=0, maximum=256)
 # int8: the quantized model `manage.py quantize_model` makes (1.7x fp32 on a VNNI CPU); fp32: the bundled weights.
-# int8 by default: on the dev split it finds more events than fp32 with no more false alerts and the same
-# speed error (README, "Scenarios and evaluation").
-DETECT_PRECISION = env_str("DETECT_PRECISION", "int8").lower()
-if DETECT_PRECISION not in ("int8", "fp32"):
-    raise ImproperlyConfigured(f"Environment variable DETECT_PRECISION={DETECT_PRECISION!r}: expected int8 or fp32")
+# auto (the default): int8 where the CPU has an 8-bit dot-product instruction (VNNI, Arm's dot product), fp32
+# elsewhere, where int8 is no faster and loses boxes (core/cpu.py). The setting always holds int8 or fp32.
+DETECT_PRECISION = env_str("DETECT_PRECISION", "auto").lower()
+if DETECT_PRECISION not in ("auto", "int8", "fp32"):
+    raise ImproperlyConfigured(
+        f"Environment variable DETECT_PRECISION={DETECT_PRECISION!r}: expected auto, int8 or fp32"
+    )
+if DETECT_PRECISION == "auto":
+    DETECT_PRECISION = "int8" if int8_dot_product() else "fp32"
+# rect: the model runs on the frame padded only to a multiple of 32 (640x384 for 16:9, 640x480 for 4:3), as
+# Ultralytics' predictor does, 25-40 % fewer operations; square: padded to the 640x640 it was exported for.
+DETECT_CANVAS = env_str("DETECT_CANVAS", "rect").lower()
+if DETECT_CANVAS not in ("rect", "square"):
+    raise ImproperlyConfigured(f"Environment variable DETECT_CANVAS={DETECT_CANVAS!r}: expected rect or square")
 # raw: frames reach the detect worker as pixels (camera process, Redis and worker on one host);
 # jpeg: as JPEG, when workers run on other hosts and bytes cost more than the codec.
 CAPTURE_FRAME_FORMAT = env_str("CAPTURE_FRAME_FORMAT", "raw").lower()

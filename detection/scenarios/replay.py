@@ -115,6 +115,7 @@ def cache_key(scenario: Scenario, camera: Camera) -> str:
         # How frames reach the detector (CameraLoop.submit) and which model detects them.
         "frame_format": settings.CAPTURE_FRAME_FORMAT,
         "precision": settings.DETECT_PRECISION,
+        "canvas": settings.DETECT_CANVAS,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
 
