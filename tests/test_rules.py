@@ -443,6 +443,34 @@ def test_a_speed_read_while_a_nearer_road_user_covers_the_bottom_edge_is_not_spe
     assert len(of_type(run({2: ("car", creeping)}, 2.0), "speeding")) == 1  # in the open: speeding
 
 
+def test_a_speeder_whose_box_a_nearer_truck_overlaps_with_its_bottom_edge_intact_is_still_speeding() -> None:
+    # An 80 km/h car read in the open, then overlapped by a truck's box before its minimum time is up:
+    # its bottom edge stays where it is and its speed is the one read in the open, so it is evidence.
+    from detection.rules.noise import bottom_covered
+
+    car = constant(7.5, 15, 80)
+    truck = constant(7.5, 15.9, 80, t0=0.4)  # 8 m nearer the camera from 0.4 s on
+    for t in (0.5, 1.0, 1.5):
+        car_at, truck_at = car(t), truck(t)
+        assert car_at and truck_at and bottom_covered(box_at("car", car_at), [box_at("truck", truck_at)]), t
+    speeding = of_type(run({1: ("car", car), 2: ("truck", truck)}, 2.0, jitter=0.5), "speeding")
+    assert [e.track_ids for e in speeding if e.track_ids == (1,)] == [(1,)]
+
+
+def test_a_road_user_passing_the_other_way_over_a_speeders_box_does_not_hold_the_alert_back() -> None:
+    # A truck coming towards the camera covers the bottom of a speeder's box as it drives away: its top
+    # edge could only drag that edge back (slower), never make a speeder, so the alert is not delayed.
+    from detection.rules.noise import bottom_covered
+
+    car = constant(7.5, 14, 80)
+    oncoming: Trajectory = lambda t: (7.0, 9 - 10 / 3.6 * t)  # noqa: E731
+    for t in (0.0, 0.2, 0.4):
+        car_at, truck_at = car(t), oncoming(t)
+        assert car_at and truck_at and bottom_covered(box_at("car", car_at), [box_at("truck", truck_at)]), t
+    speeding = of_type(run({1: ("car", car), 2: ("truck", oncoming)}, 1.2, jitter=0.5), "speeding")
+    assert [e.track_ids for e in speeding] == [(1,)]
+
+
 def test_the_reported_speed_is_the_latest_estimate_not_a_mean_with_the_filters_first_guesses() -> None:
     # A car at 70 km/h whose first boxes lag 2 m behind it (a box merged with something as it enters):
     # the filter's first estimates overshoot and it settles within a second. The alert reports its

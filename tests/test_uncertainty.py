@@ -125,6 +125,50 @@ def test_a_new_track_id_where_a_lost_road_user_should_be_is_that_road_user() -> 
     assert walker.uid == 9  # not the car's class group
 
 
+def test_a_road_user_handed_over_to_a_new_track_id_while_the_old_one_lived_keeps_its_id() -> None:
+    # The tracker starts a second id on the car's box (the box jumped) two frames before it lets the
+    # first one go: when the first goes, the second carries the car, under the car's first id.
+    users = RoadUsers()
+    car, handover = Track(1, "car", deque()), Track(5, "car", deque())
+    other = Track(3, "car", deque())  # a car in the other lane, seen all along
+    for i in range(14):
+        ts = i / 10
+        other.points.append(TrackPoint(ts, box_at(1.5, 60.0 - 1.5 * i), 0.8))
+        tracks = [other]
+        if i < 12:
+            car.points.append(TrackPoint(ts, box_at(6.0, 30.0 + 1.0 * i), 0.8))
+            tracks.append(car)
+        if i >= 10:
+            handover.points.append(TrackPoint(ts, box_at(6.0, 30.3 + 1.0 * i), 0.8))
+            tracks.append(handover)
+        resolved = users.resolve(tracks, ts, H, SIZE)
+        for track, user in resolved:
+            user.kinematics.update(track.last, H, SIZE)
+        by_track = {track.track_id: user.uid for track, user in resolved}
+        assert by_track[3] == 3
+        if i >= 12:
+            assert by_track == {3: 3, 5: 1}, (i, by_track)  # handed over to the car
+        elif i >= 10:
+            assert by_track[5] == 5  # while both live, two road users as far as anyone can tell
+
+
+def test_a_duplicate_box_that_goes_does_not_take_the_road_user_it_doubled() -> None:
+    # A short-lived second id on the car's box vanishes: the car, seen longer, stays itself.
+    users = RoadUsers()
+    car, duplicate = Track(1, "car", deque()), Track(2, "car", deque())
+    for i in range(10):
+        ts = i / 10
+        car.points.append(TrackPoint(ts, box_at(6.0, 30.0 + 1.0 * i), 0.8))
+        tracks = [car]
+        if i in (5, 6):
+            duplicate.points.append(TrackPoint(ts, box_at(6.0, 30.2 + 1.0 * i), 0.8))
+            tracks.append(duplicate)
+        resolved = users.resolve(tracks, ts, H, SIZE)
+        for track, user in resolved:
+            user.kinematics.update(track.last, H, SIZE)
+        assert {track.track_id: user.uid for track, user in resolved}[1] == 1
+
+
 def _fed(last_box: tuple[float, float, float, float], hidden_px: float) -> KinematicState:
     state = KinematicState()
     for i in range(10):

@@ -31,7 +31,7 @@ from detection.events import CameraContext, CandidateEvent, FrameTracks
 from detection.rules.hidden import hidden_road_users, lost_vehicles
 from detection.rules.identity import RoadUser, RoadUsers, same_road_user
 from detection.rules.kinematics import Motion
-from detection.rules.noise import bottom_covered, hidden_below_px
+from detection.rules.noise import covering_boxes, hidden_below_px
 from detection.rules.zones import Zone, build_zones
 from detection.tracking import Track
 
@@ -61,6 +61,7 @@ WRONG_WAY_REL_SIGMA = 0.15
 GROUND_LATERAL_M = 1.2
 # The smoothed speed at a moment is made of the boxes around it: a cover this recent may be in it.
 COVERED_WINDOW_S = 0.5
+SLIDING_MIN_SPEED_MS = 1.0  # a nearer road user slower than this (standing) drags no edge along
 BRAKING_LOOKBACK_S = 1.5  # the speed braking started from: the best-known speed this long before
 STILL_MAX_SIGMA = 1.5  # m/s: a speed this uncertain cannot tell standing from crawling
 K_STILL = 1.64
@@ -97,7 +98,9 @@ class _UserState:
     # lane -> (entry position, its sigma along the flow, the measurement run it belongs to)
     lane_entry: dict[str, tuple[tuple[float, float], float, float]] = field(default_factory=dict)
     samples: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # (value, sigma) while held
-    covered_at: float | None = None  # the last time a nearer road user covered its bottom edge (bottom_covered)
+    covered_at: float | None = None  # the last time a nearer road user slid over its bottom edge (_bottom_slid_over)
+    # The last smoothed (speed, sigma) in m/s read with the bottom edge in the open (see _speeding).
+    open_speed: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,9 @@ class TrafficRules:
         seen: list[_Seen] = []
         boxes = {t.track_id: t.last.box for t in frame.tracks}
         resolved = self.road_users.resolve(frame.tracks, frame.ts, homography, frame.size)
+        motions: dict[int, Motion | None] = {}  # track id -> this frame's motion (None: not measured)
         for track, user in resolved:
+            motions[track.track_id] = None
             if _cut_by_border(track.last.box):
                 # Half a car at the edge of the picture: its box bottom is not where it stands, and the
                 # box grows as it drives in. Measure only whole boxes, and not across the cut.
@@ -153,11 +158,12 @@ class TrafficRules:
                 continue
             others = [box for tid, box in boxes.items() if tid != track.track_id]
             hidden = hidden_below_px(track.last.box, others, frame.size[1])
-            motion = user.kinematics.update(track.last, homography, frame.size, hidden)
-            if bottom_covered(track.last.box, others):
-                self._user_state(user.uid).covered_at = frame.ts
+            motion = motions[track.track_id] = user.kinematics.update(track.last, homography, frame.size, hidden)
             if motion is not None and motion.settled:
                 seen.append(_Seen(track, user, motion, _covered_share(track.last.box, others) > CROWDED_SHARE))
+        for track, user in resolved:
+            if self._bottom_slid_over(track, boxes, motions):
+                self._user_state(user.uid).covered_at = frame.ts
         self._forget()
         events: list[CandidateEvent] = []
         for item in seen:
@@ -170,6 +176,31 @@ class TrafficRules:
         events += self._tailgating(frame, seen, self._hidden(frame, resolved))
         events += self._near_miss(frame, seen)
         return self._same_place_and_time(frame, events, {item.uid: item for item in seen})
+
+    @staticmethod
+    def _bottom_slid_over(
+        track: Track, boxes: dict[int, tuple[float, float, float, float]], motions: dict[int, Motion | None]
+    ) -> bool:
+        """A nearer road user covers this one's bottom edge and can make it creep the way it drives.
+
+        Its top edge is where the covered box now ends: a road user overtaking it the same way drags
+        that edge along, which reads as a speeder (noise.bottom_covered). One passing the other way
+        or standing can only make the edge stand or run back, which reads slower, never faster; and
+        a box merely overlapped by it keeps its bottom edge. Unmeasured motions count as the same way.
+        """
+        ids = [tid for tid in boxes if tid != track.track_id]
+        covering = covering_boxes(track.last.box, [boxes[tid] for tid in ids])
+        if not covering:
+            return False
+        motion = motions.get(track.track_id)
+        for index in covering:
+            other = motions.get(ids[index])
+            if motion is None or other is None:
+                return True
+            (vx, vy), (ox, oy) = motion.velocity, other.velocity
+            if math.hypot(ox, oy) >= SLIDING_MIN_SPEED_MS and vx * ox + vy * oy > 0:
+                return True
+        return False
 
     def _hidden(self, frame: FrameTracks, resolved: list[tuple[Track, RoadUser]]) -> list[_Seen]:
         """Vehicles hidden behind a road user in view, for the pair rules (detection.rules.hidden)."""
@@ -366,9 +397,14 @@ class TrafficRules:
             # up behind a nearer road user (or over a neighbour) reads as sudden speed, not a speeder.
             met = False
         state = self._user_state(item.uid)
-        if met and state.covered_at is not None and state.covered_at >= lagged.ts - COVERED_WINDOW_S:
+        covered = state.covered_at is not None and state.covered_at >= lagged.ts - COVERED_WINDOW_S
+        if not covered:
+            state.open_speed = (lagged.speed_ms, lagged.speed_sigma)
+        elif met and not _same_speed(state.open_speed, lagged.speed_ms, lagged.speed_sigma):
             # Nor a speed read while a nearer road user covered its bottom edge: the edge creeps up the
-            # picture as the other slides over it (the condition neither clears nor fires meanwhile).
+            # picture as the other slides over it (the condition neither clears nor fires meanwhile),
+            # unless the speed is still the one read in the open before (a box merely overlapped by a
+            # car passing in the other lane, its bottom edge intact: a speeder stays a speeder).
             met = None
         samples = state.samples.setdefault("speeding", [])
         if met is False:
@@ -723,6 +759,13 @@ class TrafficRules:
                         )
                     )
         return events
+
+
+def _same_speed(before: tuple[float, float] | None, speed: float, sigma: float) -> bool:
+    """Whether a speed (m/s, with its sigma) is the one read before, within K_SPEED of their combined noise."""
+    if before is None:
+        return False
+    return abs(speed - before[0]) <= K_SPEED * math.hypot(sigma, before[1])
 
 
 def _weighted_mean(samples: list[tuple[float, float]]) -> tuple[float, float]:

@@ -7,6 +7,8 @@ road user that was lost a short while ago when it appears where that road user s
 (its constant-velocity prediction and both uncertainties, a Mahalanobis gate) and is of a compatible
 class. The joined road user keeps its first id: events, their idempotency keys and their duplicates
 are keyed by it. The join itself breaks the measurement run, so nothing is differentiated across it.
+The same holds for a handover, where the tracker starts the new id a few frames before it lets the old
+one go (``RoadUsers._handovers``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ REJOIN_CHI2 = 9.21
 REJOIN_FLOOR_M = 1.5
 FORGET_S = 5.0
 FORGET_STANDING_S = 20.0
+# A handover: the tracker starts a new id on a road user's box a few frames before it lets the old id go
+# (the box jumped, two boxes overlapped for a moment). When the old id vanishes, a road user this young
+# where the old one should be by now is the old one.
+HANDOVER_S = 0.6
 # Two vehicles one behind the other stand a car's length apart at least (ground point to ground point:
 # both rear bumpers, or both front ones). Two road positions nearer than this, of classes the detector
 # confuses, are one road user: seen again under another track id, or boxed twice.
@@ -62,6 +68,7 @@ class RoadUser:
     last_seen: float = 0.0
     track_id: int = 0  # the track that currently carries it
     first_seen: float = 0.0
+    visible_since: float = 0.0  # the first frame of the run of frames it has been seen in without a break
     # Set by the rules while they time a stop of this road user: traffic passing by may have made its
     # last boxes look as if it moved, but as far as anyone knows it still stands there.
     stopped: bool = False
@@ -86,6 +93,7 @@ class RoadUsers:
         self.by_track: dict[int, RoadUser] = {}
         self.users: dict[int, RoadUser] = {}
         self.joins = 0
+        self._last_ts: float | None = None  # the previous frame's time
 
     def resolve(
         self, tracks: list[Track], ts: float, homography: Homography, frame_size: tuple[int, int]
@@ -113,12 +121,84 @@ class RoadUsers:
             self.by_track[track.track_id] = user
             taken.add(user.uid)
             resolved.append((track, user))
+        for _, user in resolved:
+            if self._last_ts is None or user.last_seen != self._last_ts:
+                user.visible_since = ts  # (re)appeared in this frame
+        resolved = self._handovers(resolved, ts, homography, frame_size, seen_ids)
         for track, user in resolved:
             user.last_seen = ts
             user.last_track = track
             user.cls = track.cls  # the track's class by vote, which may settle after a few frames
         self._forget(ts)
+        self._last_ts = ts
         return resolved
+
+    def _handovers(
+        self,
+        resolved: list[tuple[Track, RoadUser]],
+        ts: float,
+        homography: Homography,
+        frame_size: tuple[int, int],
+        seen_ids: set[int],
+    ) -> list[tuple[Track, RoadUser]]:
+        """Give the tracks of young road users back to a road user whose track vanished in this frame.
+
+        The tracker may start a new id on a road user's box while the old id still lives (matched to a
+        fragment for a few frames): no lost road user to join then, and when the old id goes, the road
+        user carries on under the young one's id, its timings (a stop, a close following) started over.
+        """
+        vanished = [
+            user
+            for user in self.users.values()
+            if user.track_id not in seen_ids and self._last_ts is not None and user.last_seen == self._last_ts
+        ]
+        if not vanished:
+            return resolved
+        by_uid = {user.uid: index for index, (_, user) in enumerate(resolved)}
+        for lost in vanished:
+            # Younger than the one that vanished: a duplicate box's short-lived id that goes is not the
+            # road user, the one that carried it all along is.
+            young = [
+                (track, user)
+                for track, user in resolved
+                if user.uid != lost.uid
+                and lost.visible_since < user.visible_since
+                and ts - user.visible_since <= HANDOVER_S
+            ]
+            match = self._nearest_to_prediction(lost, young, ts, homography, frame_size)
+            if match is None:
+                continue
+            track, user = match
+            del self.users[user.uid]
+            self.by_track[track.track_id] = lost
+            lost.track_id = track.track_id
+            lost.kinematics.interrupt()
+            self.joins += 1
+            resolved[by_uid.pop(user.uid)] = (track, lost)
+        return resolved
+
+    def _nearest_to_prediction(
+        self,
+        lost: RoadUser,
+        candidates: list[tuple[Track, RoadUser]],
+        ts: float,
+        homography: Homography,
+        frame_size: tuple[int, int],
+    ) -> tuple[Track, RoadUser] | None:
+        """The candidate whose box stands where ``lost`` should be by ``ts`` (REJOIN_CHI2 gate), if any."""
+        predicted = lost.predicted_position(ts) if candidates else None
+        if predicted is None:
+            return None
+        position, cov = predicted
+        best: tuple[float, tuple[Track, RoadUser]] | None = None
+        for track, user in candidates:
+            if class_group(track.cls) != class_group(lost.cls):
+                continue
+            measured = ground_measurement(homography, track.last.box, track.last.conf, frame_size)
+            d2 = _gate_distance(measured.position - position, cov + measured.covariance)
+            if d2 <= REJOIN_CHI2 and (best is None or d2 < best[0]):
+                best = (d2, (track, user))
+        return best[1] if best else None
 
     def _match_lost(
         self,
@@ -144,9 +224,7 @@ class RoadUsers:
             if predicted is None:
                 continue
             position, cov = predicted
-            s = cov + measured.covariance + np.eye(2) * REJOIN_FLOOR_M**2 / REJOIN_CHI2
-            delta = measured.position - position
-            d2 = float(delta @ np.linalg.inv(s) @ delta)
+            d2 = _gate_distance(measured.position - position, cov + measured.covariance)
             if d2 <= REJOIN_CHI2 and (best is None or d2 < best[0]):
                 best = (d2, user)
         return best[1] if best else None
@@ -160,3 +238,9 @@ class RoadUsers:
             del self.users[uid]
         for tid in [t for t, user in self.by_track.items() if user.uid not in self.users]:
             del self.by_track[tid]
+
+
+def _gate_distance(delta: FloatArray, cov: FloatArray) -> float:
+    """Squared Mahalanobis distance of a position from a prediction, with the gate's floor (REJOIN_FLOOR_M)."""
+    s = cov + np.eye(2) * REJOIN_FLOOR_M**2 / REJOIN_CHI2
+    return float(delta @ np.linalg.inv(s) @ delta)

@@ -127,8 +127,10 @@ def hidden_below_px(
     return hidden
 
 
-def bottom_covered(box: tuple[float, float, float, float], others: list[tuple[float, float, float, float]]) -> bool:
-    """A nearer road user's box covers the middle half of this box's bottom edge.
+def covering_boxes(
+    box: tuple[float, float, float, float], others: list[tuple[float, float, float, float]]
+) -> list[int]:
+    """The indices of the nearer road users' boxes that cover the middle half of this box's bottom edge.
 
     Not only the ground point (``hidden_below_px``): with the middle of its bottom edge hidden, the
     detector's box ends where the visible part does, and as the nearer road user slides over it the
@@ -139,4 +141,13 @@ def bottom_covered(box: tuple[float, float, float, float], others: list[tuple[fl
     # Nearer: its bottom is lower by more than box noise. A box ending where this one does is the same
     # road user boxed twice (a truck as a truck and its lower half again), not one in front of it.
     nearer = y2 + NEARER_SHARE * (y2 - y1)
-    return any(ox1 <= mid_right and mid_left <= ox2 and oy1 <= y2 and oy2 > nearer for ox1, oy1, ox2, oy2 in others)
+    return [
+        index
+        for index, (ox1, oy1, ox2, oy2) in enumerate(others)
+        if ox1 <= mid_right and mid_left <= ox2 and oy1 <= y2 and oy2 > nearer
+    ]
+
+
+def bottom_covered(box: tuple[float, float, float, float], others: list[tuple[float, float, float, float]]) -> bool:
+    """Whether any nearer road user's box covers the middle half of this box's bottom edge."""
+    return bool(covering_boxes(box, others))
