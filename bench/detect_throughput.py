@@ -585,7 +585,8 @@ def main() -> None:
           f"{camera_ms:.1f}; Redis not counted), bare int8 {bare_runs['int8'][1]:.1f}, "
           f"bare fp32 {bare_runs['fp32'][1]:.1f}, bare {limit} {bare_runs[limit][1]:.1f}")  # fmt: skip
     print(f"  by CPU per frame: ours / bare int8 {bare_runs['int8'][1] / ours_ms:.2f}, "
-          f"ours / bare fp32 {bare_runs['fp32'][1] / ours_ms:.2f}")  # fmt: skip
+          f"ours / bare fp32 {bare_runs['fp32'][1] / ours_ms:.2f}, "
+          f"ours / bare {limit} {bare_runs[limit][1] / ours_ms:.2f}")  # fmt: skip
     print(f"ratio ours / bare int8 parallel: {ours / bare['int8']:.2f}")
     print(f"ratio ours / bare fp32 parallel: {ours / bare['fp32']:.2f}")
     print(f"ratio ours / bare {limit} parallel: {ours / bare[limit]:.2f}")
