@@ -155,6 +155,7 @@ class RoadUsers:
         if not vanished:
             return resolved
         by_uid = {user.uid: index for index, (_, user) in enumerate(resolved)}
+        handed: set[int] = set()  # road users given a track in this frame: not young ones to give away
         for lost in vanished:
             # Younger than the one that vanished: a duplicate box's short-lived id that goes is not the
             # road user, the one that carried it all along is.
@@ -162,6 +163,7 @@ class RoadUsers:
                 (track, user)
                 for track, user in resolved
                 if user.uid != lost.uid
+                and user.uid not in handed
                 and lost.visible_since < user.visible_since
                 and ts - user.visible_since <= HANDOVER_S
             ]
@@ -174,6 +176,7 @@ class RoadUsers:
             lost.track_id = track.track_id
             lost.kinematics.interrupt()
             self.joins += 1
+            handed.add(lost.uid)
             resolved[by_uid.pop(user.uid)] = (track, lost)
         return resolved
 
