@@ -1,9 +1,10 @@
-"""YOLO object detection: the bundled YOLOv8n, int8 (default) or fp32, on ONNX Runtime directly.
+"""YOLO object detection: the bundled YOLOv8n, int8 or fp32, on ONNX Runtime directly.
 
-``settings.DETECT_PRECISION`` picks the model: ``int8`` is the statically quantized model that
-``manage.py quantize_model`` makes from the bundled weights (detection/quantize.py), 1.7x the fp32
-throughput on a VNNI CPU with 97 % of its boxes; ``fp32`` the bundled weights themselves. Both are
-checked (sha256) when loaded, once per process (a Celery prefork child), on first use.
+``settings.DETECT_PRECISION`` picks the model (by default int8 where the CPU has an 8-bit dot product,
+fp32 elsewhere, core/cpu.py): ``int8`` is the statically quantized model that ``manage.py
+quantize_model`` makes from the bundled weights (detection/quantize.py), 1.7x the fp32 throughput on a
+VNNI CPU with 97 % of its boxes; ``fp32`` the bundled weights themselves. Both are checked (sha256)
+when loaded, once per process (a Celery prefork child), on first use.
 
 ``settings.DETECT_CANVAS`` picks the input: ``rect`` (default) pads a frame only to a multiple of 32,
 and the model runs re-sized for that canvas (detection/model_shape.py, one session per canvas size
