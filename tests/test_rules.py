@@ -431,14 +431,14 @@ def test_a_wrong_way_driver_hidden_behind_a_bus_for_seconds_is_one_event() -> No
 def test_a_speed_read_while_a_nearer_road_user_covers_the_bottom_edge_is_not_speeding() -> None:
     # A car behind a truck, both at 45 km/h: the truck slides over the car's box, whose bottom edge
     # creeps up the picture as if the car drove away at 65 km/h.
-    from detection.rules.noise import bottom_covered
+    from detection.rules.noise import covering_boxes
 
     truck = constant(7.5, 5, 45)
     creeping: Trajectory = lambda t: (7.5, 13 + 18 * t)  # noqa: E731 - 65 km/h as the edge creeps
     for t in (0.0, 0.5, 1.0, 1.5):
-        assert bottom_covered(box_at("car", creeping(t)), [box_at("truck", truck(t))]), t  # the premise
+        assert covering_boxes(box_at("car", creeping(t)), [box_at("truck", truck(t))]), t  # the premise
     x1, y1, x2, y2 = box_at("truck", truck(0.0))
-    assert not bottom_covered((x1, (y1 + y2) / 2, x2, y2), [(x1, y1, x2, y2)])  # one truck boxed twice
+    assert not covering_boxes((x1, (y1 + y2) / 2, x2, y2), [(x1, y1, x2, y2)])  # one truck boxed twice
     assert of_type(run({1: ("truck", truck), 2: ("car", creeping)}, 2.0), "speeding") == []
     assert len(of_type(run({2: ("car", creeping)}, 2.0), "speeding")) == 1  # in the open: speeding
 
@@ -446,13 +446,13 @@ def test_a_speed_read_while_a_nearer_road_user_covers_the_bottom_edge_is_not_spe
 def test_a_speeder_whose_box_a_nearer_truck_overlaps_with_its_bottom_edge_intact_is_still_speeding() -> None:
     # An 80 km/h car read in the open, then overlapped by a truck's box before its minimum time is up:
     # its bottom edge stays where it is and its speed is the one read in the open, so it is evidence.
-    from detection.rules.noise import bottom_covered
+    from detection.rules.noise import covering_boxes
 
     car = constant(7.5, 15, 80)
     truck = constant(7.5, 15.9, 80, t0=0.4)  # 8 m nearer the camera from 0.4 s on
     for t in (0.5, 1.0, 1.5):
         car_at, truck_at = car(t), truck(t)
-        assert car_at and truck_at and bottom_covered(box_at("car", car_at), [box_at("truck", truck_at)]), t
+        assert car_at and truck_at and covering_boxes(box_at("car", car_at), [box_at("truck", truck_at)]), t
     speeding = of_type(run({1: ("car", car), 2: ("truck", truck)}, 2.0, jitter=0.5), "speeding")
     assert [e.track_ids for e in speeding if e.track_ids == (1,)] == [(1,)]
 
@@ -460,13 +460,13 @@ def test_a_speeder_whose_box_a_nearer_truck_overlaps_with_its_bottom_edge_intact
 def test_a_road_user_passing_the_other_way_over_a_speeders_box_does_not_hold_the_alert_back() -> None:
     # A truck coming towards the camera covers the bottom of a speeder's box as it drives away: its top
     # edge could only drag that edge back (slower), never make a speeder, so the alert is not delayed.
-    from detection.rules.noise import bottom_covered
+    from detection.rules.noise import covering_boxes
 
     car = constant(7.5, 14, 80)
     oncoming: Trajectory = lambda t: (7.0, 9 - 10 / 3.6 * t)  # noqa: E731
     for t in (0.0, 0.2, 0.4):
         car_at, truck_at = car(t), oncoming(t)
-        assert car_at and truck_at and bottom_covered(box_at("car", car_at), [box_at("truck", truck_at)]), t
+        assert car_at and truck_at and covering_boxes(box_at("car", car_at), [box_at("truck", truck_at)]), t
     speeding = of_type(run({1: ("car", car), 2: ("truck", oncoming)}, 1.2, jitter=0.5), "speeding")
     assert [e.track_ids for e in speeding] == [(1,)]
 

@@ -184,7 +184,7 @@ class TrafficRules:
         """A nearer road user covers this one's bottom edge and can make it creep the way it drives.
 
         Its top edge is where the covered box now ends: a road user overtaking it the same way drags
-        that edge along, which reads as a speeder (noise.bottom_covered). One passing the other way
+        that edge along, which reads as a speeder (noise.covering_boxes). One passing the other way
         or standing can only make the edge stand or run back, which reads slower, never faster; and
         a box merely overlapped by it keeps its bottom edge. Unmeasured motions count as the same way.
         """

@@ -29,7 +29,7 @@ FLOOR_PX = 0.5
 WIDTH_SHARE = 0.015  # the box centre's horizontal jitter, per pixel of box width
 HEIGHT_SHARE = 0.015  # the bottom edge's vertical jitter, per pixel of box height
 # Another box whose bottom is lower than this one's by less than this share of this one's height ends
-# where it does, as far as the detector can tell (see bottom_covered).
+# where it does, as far as the detector can tell (see covering_boxes).
 NEARER_SHARE = 0.05
 # A box whose size jumps from what the track has shown is partly hidden or merged with a neighbour:
 # the size change is (about) how far its bottom edge may have moved for no real motion.
@@ -146,8 +146,3 @@ def covering_boxes(
         for index, (ox1, oy1, ox2, oy2) in enumerate(others)
         if ox1 <= mid_right and mid_left <= ox2 and oy1 <= y2 and oy2 > nearer
     ]
-
-
-def bottom_covered(box: tuple[float, float, float, float], others: list[tuple[float, float, float, float]]) -> bool:
-    """Whether any nearer road user's box covers the middle half of this box's bottom edge."""
-    return bool(covering_boxes(box, others))
