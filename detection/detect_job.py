@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from detection import framestore
 from detection.detector import FrameError, decode_frame, detect
+from detection.farfield import Tile
 from detection.metrics import DETECT_LATENCY, DETECT_TOTAL, DETECTIONS
 
 logger = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ class BatchFrame(TypedDict):
     seq: int
     frame_key: str
     size: list[int] | None
+    tile: NotRequired[list[float]]  # the camera's far-field tile (detection/farfield.py), when it has one
 
 
 def run_detect_job(
@@ -31,16 +33,17 @@ def run_detect_job(
     confidence: float,
     classes: list[str],
     size: list[int] | None = None,
+    tile: list[float] | None = None,
 ) -> dict[str, Any]:
     """Detect objects on one stored frame and push the result for the camera process.
 
     A bad frame is not an exception: the camera gets ``error`` with the reason and carries on, and
     there is nothing to retry or replay (the frame is gone or garbage). ``size`` is the camera's
     frame size when the camera process sent a shrunk frame (boxes are normalized, so only the
-    reported size needs it).
+    reported size needs it). ``tile`` is the camera's far field, detected a second time, enlarged.
     """
     started = time.perf_counter()
-    result = detect_one(camera_id, seq, framestore.take_frame(frame_key), confidence, classes, size, started)
+    result = detect_one(camera_id, seq, framestore.take_frame(frame_key), confidence, classes, size, started, tile)
     framestore.push_results(reply_key, [result])
     return result
 
@@ -58,7 +61,7 @@ def run_detect_batch(
     started = time.perf_counter()
     payloads = framestore.take_frames([frame["frame_key"] for frame in frames])
     results = [
-        detect_one(camera_id, frame["seq"], data, confidence, classes, frame.get("size"), started)
+        detect_one(camera_id, frame["seq"], data, confidence, classes, frame.get("size"), started, frame.get("tile"))
         for frame, data in zip(frames, payloads, strict=True)
     ]
     framestore.push_results(reply_key, results)
@@ -73,11 +76,12 @@ def detect_one(
     classes: list[str],
     size: list[int] | None,
     started: float,
+    tile: list[float] | None = None,
 ) -> dict[str, Any]:
     """The result of one frame's stored bytes: its boxes, or ``error`` with the reason."""
     result: dict[str, Any] = {"seq": seq}
     try:
-        detection = detect(decode_frame(data), confidence=confidence, classes=classes)
+        detection = detect(decode_frame(data), confidence=confidence, classes=classes, tile=_tile(camera_id, tile))
     except FrameError as exc:
         DETECT_TOTAL.labels("bad_frame").inc()
         logger.warning("camera %s frame %s: %s", camera_id, seq, exc)
@@ -96,3 +100,15 @@ def detect_one(
         )
     result["task_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return result
+
+
+def _tile(camera_id: int, raw: list[float] | None) -> Tile | None:
+    """The task's far-field tile; a malformed one (a camera process of another version) is logged and
+    the frame detected without it, rather than lost."""
+    if raw is None:
+        return None
+    try:
+        return Tile.from_list(raw)
+    except (TypeError, ValueError) as exc:
+        logger.warning("camera %s: far-field tile ignored: %s", camera_id, exc)
+        return None

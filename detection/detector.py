@@ -32,6 +32,7 @@ from django.conf import settings
 
 from cameras.config import COCO_CLASSES, VEHICLE_CLASSES
 from detection.assets import YOLO_WEIGHTS, verify
+from detection.farfield import Tile, merge, to_frame
 from detection.letterbox import Blob, Letterbox, letterbox, to_blob
 from detection.model_shape import EXPORTED_SIZE, resized_model
 
@@ -268,19 +269,34 @@ def detect_letterboxed(
     """Detect on a frame already letterboxed to the model's input (by ``detect``); the session is the
     one for the canvas's size."""
     started = time.perf_counter()
-    session = load_session(precision, (canvas.shape[1], canvas.shape[0]))
-    (output,) = session.run(None, {"images": to_blob(canvas, out=_blob_buffer(canvas))})
-    boxes, private = postprocess_passes(output, box, [(confidence, classes), (PRIVACY_CONFIDENCE, PRIVACY_CLASSES)])
+    boxes, private = _run(canvas, box, [(confidence, classes), (PRIVACY_CONFIDENCE, PRIVACY_CLASSES)], precision)
     elapsed_ms = (time.perf_counter() - started) * 1000
     return Detection(boxes=boxes, width=box.width, height=box.height, inference_ms=elapsed_ms, private=private)
 
 
-def detect(image: Image, *, confidence: float, classes: list[str], precision: str | None = None) -> Detection:
+def _run(canvas: Image, box: Letterbox, passes: Sequence[tuple[float, Sequence[str]]],
+         precision: str | None) -> list[list[Box]]:  # fmt: skip
+    session = load_session(precision, (canvas.shape[1], canvas.shape[0]))
+    (output,) = session.run(None, {"images": to_blob(canvas, out=_blob_buffer(canvas))})
+    return postprocess_passes(output, box, passes)
+
+
+def detect(
+    image: Image, *, confidence: float, classes: list[str], precision: str | None = None, tile: Tile | None = None
+) -> Detection:
+    """The boxes of a frame; with a far-field ``tile`` (detection/farfield.py), also those of that crop
+    of the frame, enlarged, merged with the full view's."""
     if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 16:
         raise FrameError(f"the frame has an unusable shape {image.shape}")
     started = time.perf_counter()
     canvas, box = letterbox(image, canvas=settings.DETECT_CANVAS)
     result = detect_letterboxed(canvas, box, confidence=confidence, classes=classes, precision=precision)
+    boxes = result.boxes
+    if tile is not None:
+        x1, y1, x2, y2 = tile.pixels(box.width, box.height)
+        tile_canvas, tile_box = letterbox(image[y1:y2, x1:x2], tile.size, canvas=settings.DETECT_CANVAS)
+        (found,) = _run(tile_canvas, tile_box, [(confidence, classes)], precision)
+        boxes = merge(boxes, to_frame(found, tile, (box.width, box.height), tile_box.scale), tile)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return Detection(boxes=result.boxes, width=box.width, height=box.height, inference_ms=elapsed_ms,
+    return Detection(boxes=boxes, width=box.width, height=box.height, inference_ms=elapsed_ms,
                      private=result.private)  # fmt: skip

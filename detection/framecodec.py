@@ -10,6 +10,9 @@ inner rectangle, 640x480 for an 800x600 camera), so the worker only pads it. The
   than the codec.
 
 Boxes come back normalized to the frame, so the shrinking changes nothing for the camera process.
+A camera with a far field (detection/farfield.py) sends its frames whole instead: the worker crops
+the far road out of the full-resolution frame, where its road users have the pixels the shrunk
+frame lost.
 """
 
 from __future__ import annotations
@@ -51,20 +54,21 @@ def shrink(image: Image, size: int = MODEL_SIZE) -> Image:
     return np.asarray(cv2.resize(image, target, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
 
 
-def encode(image: Image, fmt: str) -> bytes | bytearray | None:
-    """The shrunk frame in ``fmt``; None when JPEG encoding fails."""
+def encode(image: Image, fmt: str, *, full: bool = False) -> bytes | bytearray | None:
+    """The shrunk frame in ``fmt`` (``full``: the frame as it is, for a worker that also crops the
+    far field out of it, detection/farfield.py); None when JPEG encoding fails."""
     if fmt == "raw":
-        return _encode_raw(image)
+        return _encode_raw(image, full)
     if fmt == "jpeg":
-        ok, buf = cv2.imencode(".jpg", shrink(image), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        ok, buf = cv2.imencode(".jpg", image if full else shrink(image), [cv2.IMWRITE_JPEG_QUALITY, 90])
         return bytes(buf) if ok else None
     raise ValueError(f"unknown frame format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
-def _encode_raw(image: Image) -> bytearray:
+def _encode_raw(image: Image, full: bool) -> bytearray:
     """Header and shrunk pixels in one buffer, the resize writing straight into it: no 0.9 MB copy
     for the bytes of the array and another for the header in front (Redis takes a bytearray as is)."""
-    target = shrunk_size(image)
+    target = None if full else shrunk_size(image)
     width, height = target or (image.shape[1], image.shape[0])
     payload = bytearray(_HEADER.size + width * height * 3)
     _HEADER.pack_into(payload, 0, RAW_MAGIC, width, height)

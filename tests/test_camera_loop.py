@@ -231,3 +231,22 @@ def test_the_reader_decodes_with_the_configured_number_of_threads() -> None:
         finally:
             cap.release()
     assert ReaderConfig(fps=5).decode_threads == 1  # the cheapest per frame: the default
+
+
+def test_a_camera_with_a_far_field_sends_its_frames_whole_and_the_tile_with_them() -> None:
+    from detection.farfield import Tile
+    from detection.scenarios.camera_model import CameraGeometry
+
+    rig = CameraGeometry("far", 800, 600, 20.0, mount_m=6.0, tilt_deg=4.0, yaw_deg=3.0, hfov_deg=60.0, x_m=-2.0)
+    corners = rig.ground_to_image([[0.0, 5.0], [8.0, 5.0], [8.0, 150.0], [0.0, 150.0]])
+    road = {"name": "road", "kind": "lane", "polygon": np.clip(corners, 0, 1).tolist()}
+    camera = make_camera(detect_fps=10, motion_gate=False, calibration=rig.calibration(), zones=[road])
+    dispatch = Dispatched()
+    worker = CameraLoop(camera, session="far", reader=reader_for(camera), dispatch=dispatch)
+    assert worker.submit(Frame(0, 0.0, time.time(), clip_frames(1)[0])) == "sent"
+    sent = dispatch.calls[0]
+    tile = Tile.from_list(sent["tile"])
+    assert tile == worker.far_field.tile((800, 600)) and tile.y2 < 0.9
+    stored = get_redis().get(sent["frame_key"])
+    # The worker crops the far road out of the frame at its full resolution.
+    assert stored is not None and len(stored) == 10 + 800 * 600 * 3

@@ -94,6 +94,29 @@ def test_a_batch_gives_what_the_frames_give_one_by_one() -> None:
     assert [r["seq"] for r in framestore.pop_results(rkey)] == [0, 1, 2, 3, 4, 5]
 
 
+def test_a_frames_far_field_tile_is_detected_with_it_and_a_malformed_one_only_ignored(caplog) -> None:
+    from detection.farfield import Tile
+
+    image = clip_frames(40)[-1]
+    small = cv2.resize(image, (200, 150), interpolation=cv2.INTER_AREA)  # the street's cars at 10-20 px
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    frame[200:350, 600:800] = small
+    rkey = framestore.reply_key(22, "tile")
+    keys = [framestore.frame_key(22, "tile", seq) for seq in range(3)]
+    for key in keys:
+        framestore.put_frame(key, cv2.imencode(".png", frame)[1].tobytes())
+    tile = Tile(500 / 1280, 150 / 720, 900 / 1280, 400 / 720, 352).as_list()
+    whole, tiled, malformed = run_detect_batch(
+        camera_id=22, reply_key=rkey, confidence=0.1, classes=ROAD_USERS,
+        frames=[{"seq": 0, "frame_key": keys[0], "size": None},
+                {"seq": 1, "frame_key": keys[1], "size": None, "tile": tile},
+                {"seq": 2, "frame_key": keys[2], "size": None, "tile": [0.9, 0.1, 0.2, 0.5, 352]}],
+    )  # fmt: skip
+    assert len(tiled["boxes"]) > len(whole["boxes"])
+    assert malformed["boxes"] == whole["boxes"] and "error" not in malformed
+    assert "far-field tile ignored: not a far-field tile" in caplog.text
+
+
 def test_frames_go_one_to_a_task_until_the_worker_is_behind_then_together(celery_worker: WorkerProcess) -> None:
     camera = make_camera(detect_fps=10, motion_gate=False)
     reader = FrameReader(parse_source(camera.source_url), ReaderConfig(fps=10), str(camera.pk))

@@ -271,6 +271,9 @@ if DETECT_PRECISION == "auto":
 DETECT_CANVAS = env_str("DETECT_CANVAS", "rect").lower()
 if DETECT_CANVAS not in ("rect", "square"):
     raise ImproperlyConfigured(f"Environment variable DETECT_CANVAS={DETECT_CANVAS!r}: expected rect or square")
+# The far field (detection/farfield.py): the far part of a calibrated camera's road, cropped from the
+# full-resolution frame and detected a second time, enlarged, where road users are too small in the full view.
+DETECT_FAR_FIELD = env_bool("DETECT_FAR_FIELD", True)
 # raw: frames reach the detect worker as pixels (camera process, Redis and worker on one host);
 # jpeg: as JPEG, when workers run on other hosts and bytes cost more than the codec.
 CAPTURE_FRAME_FORMAT = env_str("CAPTURE_FRAME_FORMAT", "raw").lower()

@@ -38,6 +38,7 @@ from detection.capture.recorder import Recorder
 from detection.capture.strip import FrameHistory, strip_jpeg
 from detection.detector import Box
 from detection.events import CameraContext, CandidateEvent, CandidateSink, FrameTracks, RuleEngine
+from detection.farfield import FarField
 from detection.metrics import (
     CAMERA_UP,
     FRAME_AGE,
@@ -149,6 +150,7 @@ class CameraLoop:
             homography=camera.homography,
         )
         self.rules = rules if rules is not None else TrafficRules(self.context)
+        self.far_field = FarField(camera.homography, self.context.zones, settings.DETECT_FAR_FIELD)
         self.tracker = CameraTracker(camera.detect_fps, confidence=camera.confidence_threshold)
         self.gate = MotionGate(camera.motion_threshold) if camera.motion_gate else None
         self.reply_key = framestore.reply_key(camera.pk, session)
@@ -233,8 +235,10 @@ class CameraLoop:
                 FRAMES_DROPPED.labels(self.label, "backpressure").inc()
                 return self._count("backpressure")
             self.collect(block_s=0.05)
-        # Shrunk to the model's input size here, once: the worker only pads it (detection/framecodec.py).
-        payload = framecodec.encode(frame.image, self.capture.frame_format)
+        # Shrunk to the model's input size here, once: the worker only pads it (detection/framecodec.py);
+        # whole where the worker also crops the far field out of it.
+        tile = self.far_field.tile((frame.image.shape[1], frame.image.shape[0]))
+        payload = framecodec.encode(frame.image, self.capture.frame_format, full=tile is not None)
         if payload is None:
             FRAMES_DROPPED.labels(self.label, "error").inc()
             return self._count("encode_error")
@@ -265,12 +269,19 @@ class CameraLoop:
         limit = self.capture.max_tasks_in_flight
         return bool(self.held) and (not limit or len(self.open_tasks) < limit)
 
+    def _batch_frame(self, pending: Pending) -> dict[str, Any]:
+        size = (pending.frame.image.shape[1], pending.frame.image.shape[0])
+        frame: dict[str, Any] = {"seq": pending.frame.seq, "frame_key": pending.frame_key, "size": list(size)}
+        tile = self.far_field.tile(size)
+        if tile is not None:
+            frame["tile"] = tile.as_list()
+        return frame
+
     def _send_held(self) -> bool:
         """One detect task for the held frames; False (and the frames dropped) when it could not go."""
         seqs, self.held = self.held, []
         pending = [self.in_flight[seq] for seq in seqs]
-        frames = [{"seq": p.frame.seq, "frame_key": p.frame_key,
-                   "size": [p.frame.image.shape[1], p.frame.image.shape[0]]} for p in pending]  # fmt: skip
+        frames = [self._batch_frame(p) for p in pending]
         kwargs: dict[str, Any] = {
             "camera_id": self.camera.pk,
             **(frames[0] if len(frames) == 1 else {"frames": frames}),

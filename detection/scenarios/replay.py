@@ -43,6 +43,8 @@ from detection.assets import ASSETS, YOLO_WEIGHTS
 from detection.capture.reader import FrameReader, ReaderConfig
 from detection.detector import Box, decode_frame, detect
 from detection.events import CameraContext, CandidateEvent, FrameTracks, RuleEngine
+from detection.farfield import VERSION as FAR_FIELD_VERSION
+from detection.farfield import FarField
 from detection.rules.engine import TrafficRules
 from detection.scenarios.format import Scenario
 from detection.scenarios.runner import video_info
@@ -116,6 +118,8 @@ def cache_key(scenario: Scenario, camera: Camera) -> str:
         "frame_format": settings.CAPTURE_FRAME_FORMAT,
         "precision": settings.DETECT_PRECISION,
         "canvas": settings.DETECT_CANVAS,
+        "far_field": settings.DETECT_FAR_FIELD,
+        "far_field_version": FAR_FIELD_VERSION,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -127,6 +131,7 @@ def detect_video(scenario: Scenario, camera: Camera) -> list[CachedFrame]:
         ReaderConfig(fps=camera.detect_fps, realtime=False, loop_files=False, drop_when_busy=False),
         camera_label=f"replay-{scenario.name}",
     )
+    far_field = FarField(camera.homography, camera.zones, settings.DETECT_FAR_FIELD)
     reader.start()
     frames: list[CachedFrame] = []
     try:
@@ -135,12 +140,15 @@ def detect_video(scenario: Scenario, camera: Camera) -> list[CachedFrame]:
                 frame = reader.frames.get(timeout=0.1)
             except queue.Empty:  # the reader is still decoding
                 continue
-            payload = framecodec.encode(frame.image, settings.CAPTURE_FRAME_FORMAT)
+            height, width = frame.image.shape[:2]
+            tile = far_field.tile((width, height))
+            payload = framecodec.encode(frame.image, settings.CAPTURE_FRAME_FORMAT, full=tile is not None)
             if payload is None:
                 raise RuntimeError(f"{scenario.name}: frame {frame.seq} could not be encoded")
             image = decode_frame(payload)
-            found = detect(image, confidence=detection_floor(camera.confidence_threshold), classes=list(camera.classes))
-            height, width = frame.image.shape[:2]
+            found = detect(
+                image, confidence=detection_floor(camera.confidence_threshold), classes=list(camera.classes), tile=tile
+            )
             frames.append(CachedFrame(frame.seq, frame.ts, frame.wall_time, (width, height), found.boxes))
     finally:
         reader.stop()
