@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from detection.detector import Box
 
 # Bumped when what a tile is, or how its boxes merge, changes (the replay cache keys on it).
-VERSION = 1
+VERSION = 2
 # A road user of about a car's width (metres) whose image on the full view's model input is under
 # SMALL_PX pixels is in the far field. 24 px is where YOLOv8n's confidence on the composed scenes
 # falls under the tracker's start threshold (cars of 12-20 px: 0.1-0.3).
@@ -46,8 +46,10 @@ BELOW = 0.5
 MIN_GAIN = 1.5
 MAX_GAIN = 2.0
 _GRID = 96  # sample points per image side when looking for the far road
-# A tile box this close (tile canvas pixels) to a side of the tile that is not the frame's is cut off.
-EDGE_PX = 2.0
+# A tile box this close (tile canvas pixels) to a side of the tile that is not the frame's is cut off:
+# YOLO boxes a road user cut by the crop's side a few pixels short of the side (seen: 2-3 px). The
+# margins above keep far road users about 20 canvas pixels or more from the crop's sides.
+EDGE_PX = 8.0
 # A full-view box is replaced by the tile's boxes where they cover this share of the tile box's area.
 COVERED_SHARE = 0.5
 
