@@ -42,6 +42,12 @@ class ByteTrackConfig:
     # under the floor loses its track, and ByteTrack would then wait for a confident detection that
     # never comes.
     refind_weak: bool = False
+    # Not in ByteTrack either: a track seen once (unconfirmed) of one of these classes (COCO ids) may be
+    # confirmed by a weak detection over it (IoU >= 0.5, as the second association), not only by a
+    # confident one. A cyclist the detector sees at 0.45 in one frame and at 0.2-0.3 in the next (its
+    # confidence split between person, bicycle and motorcycle) otherwise never gets a track. Not for
+    # vehicles: a weak sliver box beside a car would become a track and take the car's identity.
+    confirm_weak_classes: frozenset[int] = frozenset()
     track_buffer: int = 30  # frames a lost track is kept for re-identification
     match_thresh: float = 0.8  # first association: the highest cost (1 - IoU, score-fused) matched
     fuse_score: bool = True  # weigh IoU by the detection's confidence in the first association
@@ -269,14 +275,16 @@ class ByteTracker:
         else:
             u_remaining = list(range(len(remaining)))
         lost_left = [pool[i] for i in u_track if pool[i].state != State.TRACKED] if cfg.refind_weak else []
+        weak_left = list(u_second)  # weak detections no track has taken
         if lost_left and u_second:
             # Only a weak box almost exactly where the lost track was: two overlapping road users give
             # weak in-between boxes that a looser match would follow from one to the other.
             weak = [detections_second[i] for i in u_second]
-            matches, _, _ = _linear_assignment(_iou_distance(lost_left, weak), 1 - REFIND_WEAK_IOU)
+            matches, _, u_weak = _linear_assignment(_iou_distance(lost_left, weak), 1 - REFIND_WEAK_IOU)
             for it, idet in matches:
                 refind.append(lost_left[it])
                 lost_left[it].update(self.kf, weak[idet], self.frame_id)
+            weak_left = [u_second[i] for i in u_weak]
         for it in u_remaining:
             remaining[it].state = State.LOST
             lost.append(remaining[it])
@@ -289,7 +297,20 @@ class ByteTracker:
             for it, idet in matches:
                 unconfirmed[it].update(self.kf, detections[idet], self.frame_id)
                 activated.append(unconfirmed[it])
+            # A weak detection over it confirms one of the confirm_weak_classes (see ByteTrackConfig).
+            candidates = [i for i in u_unconfirmed if int(unconfirmed[i].cls) in cfg.confirm_weak_classes]
+            confirmed: set[int] = set()
+            if candidates and weak_left:
+                weak_boxes = [detections_second[i] for i in weak_left]
+                cost = _iou_distance([unconfirmed[i] for i in candidates], weak_boxes)
+                for it, idet in _linear_assignment(cost, 0.5)[0]:
+                    track = unconfirmed[candidates[it]]
+                    track.update(self.kf, weak_boxes[idet], self.frame_id)
+                    activated.append(track)
+                    confirmed.add(candidates[it])
             for it in u_unconfirmed:
+                if it in confirmed:
+                    continue
                 unconfirmed[it].state = State.REMOVED
                 removed.append(unconfirmed[it])
 

@@ -104,6 +104,7 @@ class CameraTracker:
                 match_thresh=0.8,
                 fuse_score=True,
                 refind_weak=True,
+                confirm_weak_classes=frozenset(COCO_CLASSES.index(name) for name in VULNERABLE_CLASSES),
             )
         )
         self.tracks: dict[int, Track] = {}

@@ -178,5 +178,20 @@ def test_a_lost_track_is_not_found_again_by_a_weak_box_that_only_overlaps_it() -
     assert tracker.update(0.4, [Box("car", 0.15, (0.40, 0.31, 0.44, 0.345))]) == []  # IoU 0.6
 
 
+def test_a_cyclist_seen_sure_once_then_weakly_gets_a_track_and_a_car_does_not() -> None:
+    # The detector splits a cyclist's confidence between person, bicycle and motorcycle: 0.45 once,
+    # then 0.2-0.3. ByteTrack confirms a new track only with a second confident box; ours takes a weak
+    # one over it for the vulnerable classes. A car's weak boxes (a sliver beside another car) do not.
+    for cls, tracked in (("motorcycle", True), ("person", True), ("car", False)):
+        tracker = CameraTracker(10.0, confidence=0.35)
+        tracker.update(0.0, [])  # tracks of a camera's very first frame are confirmed at once
+        seen = [tracker.update((i + 1) / 10, [Box(cls, conf, (0.30 + 0.005 * i, 0.40, 0.34 + 0.005 * i, 0.48))])
+                for i, conf in enumerate([0.45, 0.27, 0.22, 0.3, 0.25])]  # fmt: skip
+        assert bool(seen[-1]) is tracked, cls
+        if tracked:
+            assert seen[0] == [] and len({t.track_id for frame in seen[1:] for t in frame}) == 1
+
+
 def test_without_refind_weak_the_port_is_bytetrack() -> None:
     assert ByteTrackConfig().refind_weak is False  # the frame-by-frame comparison above runs with it off
+    assert ByteTrackConfig().confirm_weak_classes == frozenset()
