@@ -416,6 +416,15 @@ def test_speed_and_braking_are_judged_on_the_drawn_lanes_only() -> None:
     assert len(of_type(run({1: ("car", speeder)}, 1.0), "speeding")) == 1
 
 
+def test_tailgating_is_judged_in_the_drawn_lanes_only() -> None:
+    # "In the same lane": a pair 0.6 s apart beyond the lanes (drawn up to 25 m) is not judged; with
+    # the lanes drawn the whole way it is tailgating.
+    short = [lane("northbound", 5, 10, True, length=25), lane("southbound", 0, 5, False, length=25)]
+    follower, leader = constant(7.5, 28, 36), constant(7.5, 34, 36)  # 6 m at 10 m/s, from 28 m on
+    assert of_type(run({1: ("car", follower), 2: ("car", leader)}, 1.5, zones=short), "tailgating") == []
+    assert len(of_type(run({1: ("car", follower), 2: ("car", leader)}, 1.5), "tailgating")) == 1
+
+
 def test_a_wrong_way_driver_hidden_behind_a_bus_for_seconds_is_one_event() -> None:
     # Hidden for 3.5 s (too long to be joined to its road user), it comes back under a new track id
     # where it would be by now, still driving the wrong way: the same event, not a second one.

@@ -621,6 +621,10 @@ class TrafficRules:
             if fm.speed_kmh <= cfg["min_speed_kmh"] or fm.direction is None:
                 continue
             lane = next((z for z in lanes if z.contains(follower.ground)), None)
+            if lanes and lane is None:
+                # "In the same lane": where the camera has lanes drawn, a pair beyond them (often the
+                # road past the calibrated stretch, seen far and small) is not judged.
+                continue
             direction = lane.flow if lane is not None and lane.flow is not None else fm.direction
             best: tuple[float, _Seen, float] | None = None
             for leader in vehicles:
