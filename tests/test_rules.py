@@ -416,6 +416,30 @@ def test_speed_and_braking_are_judged_on_the_drawn_lanes_only() -> None:
     assert len(of_type(run({1: ("car", speeder)}, 1.0), "speeding")) == 1
 
 
+def test_a_speeder_driving_in_at_the_bottom_of_the_picture_is_measured_from_its_first_whole_box() -> None:
+    # A truck drives away from the camera at 60 km/h, into the picture from below. While its box is cut
+    # by the frame's bottom, the detector boxes it a few pixels short of the edge (4 px here, as YOLO
+    # does), its "ground point" stuck there: read as positions, a truck creeping, then gaining speed
+    # faster than trucks can. Measured from its first whole box, it is speeding as soon as a truck
+    # seen whole from the start would be (0.5 s over the limit, plus the smoothing lag).
+    context = CameraContext(1, 50.0, ZONES, {}, H)
+    engine, track, events = TrafficRules(context), Track(1, "truck", deque(maxlen=400)), []
+    whole_from = None
+    for i in range(int(3.0 * FPS)):
+        ts = i / FPS
+        x1, y1, x2, y2 = box_at("truck", (7.5, -6.0 + 60 / 3.6 * ts))
+        if y2 > 1 - 4 / 600:
+            y2 = 1 - 4 / 600
+        elif whole_from is None:
+            whole_from = ts
+        track.points.append(TrackPoint(ts, (x1, y1, x2, y2), 0.9))
+        events += engine.process(FrameTracks(context, i, ts, 1_800_000_000 + ts, (800, 600), [track], []))
+    event = only(events, "speeding")
+    assert whole_from == pytest.approx(0.3)
+    assert event.triggered_at <= whole_from + 0.8 + 1e-6
+    assert event.measurements["speed_kmh"] == pytest.approx(60, rel=0.01)
+
+
 def test_tailgating_is_judged_in_the_drawn_lanes_only() -> None:
     # "In the same lane": a pair 0.6 s apart beyond the lanes (drawn up to 25 m) is not judged; with
     # the lanes drawn the whole way it is tailgating.
