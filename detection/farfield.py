@@ -23,13 +23,14 @@ import cv2
 import numpy as np
 
 from cameras.geometry import Homography
-from detection.letterbox import MODEL_SIZE, STRIDE
+from detection.letterbox import MODEL_SIZE, STRIDE, Letterbox
 from detection.rules.noise import jacobian
 
 if TYPE_CHECKING:
     from detection.detector import Box
 
-# Bumped when what a tile is, or how its boxes merge, changes (the replay cache keys on it).
+# Bumped when how a tile is detected or its boxes merge changes (the replay cache keys on it, and on
+# the tile itself).
 VERSION = 2
 # A road user of about a car's width (metres) whose image on the full view's model input is under
 # SMALL_PX pixels is in the far field. 24 px is where YOLOv8n's confidence on the composed scenes
@@ -45,6 +46,9 @@ BELOW = 0.5
 # MAX_GAIN the upscaled pixels add nothing and the canvas only grows.
 MIN_GAIN = 1.5
 MAX_GAIN = 2.0
+# The tile's canvas is at most this share of the full view's (pixels, so operations): a camera whose
+# far road fills half its picture gets a smaller enlargement, or none, rather than a second full view.
+MAX_COST = 0.5
 _GRID = 96  # sample points per image side when looking for the far road
 # A tile box this close (tile canvas pixels) to a side of the tile that is not the frame's is cut off:
 # YOLO boxes a road user cut by the crop's side a few pixels short of the side (seen: 2-3 px). The
@@ -123,9 +127,18 @@ def far_tile(homography: Homography | None, zones: Sequence[dict[str, Any]], fra
     y1, y2 = max(0.0, float(ys.min()) - ABOVE * unit), min(float(height), float(ys.max()) + BELOW * unit)
     side = max(x2 - x1, y2 - y1) * full_scale  # the crop's longest side on the full view's canvas
     size = min(model_size, STRIDE * math.ceil(side * MAX_GAIN / STRIDE))
+    # Within its budget: at most MAX_COST of the full view's canvas, the tile shrunk until it fits.
+    budget = MAX_COST * _canvas_area(width, height, model_size)
+    while size > STRIDE and _canvas_area(round(x2 - x1), round(y2 - y1), size) > budget:
+        size -= STRIDE
     if size < MIN_GAIN * side:
         return None
     return Tile(round(x1 / width, 4), round(y1 / height, 4), round(x2 / width, 4), round(y2 / height, 4), size)
+
+
+def _canvas_area(width: int, height: int, size: int) -> int:
+    box = Letterbox.of(max(width, 1), max(height, 1), size, "rect")
+    return box.canvas_width * box.canvas_height
 
 
 def to_frame(boxes: Sequence[Box], tile: Tile, frame_size: tuple[int, int], scale: float) -> list[Box]:

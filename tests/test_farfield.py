@@ -13,7 +13,7 @@ from cameras.config import ROAD_USER_CLASSES
 from cameras.geometry import Homography, fit_homography
 from detection.assets import CLIP_CARS_TRUCK, asset_path
 from detection.detector import Box, detect
-from detection.farfield import MIN_GAIN, SMALL_PX, FarField, Tile, far_tile, merge, object_px, to_frame
+from detection.farfield import MAX_COST, MIN_GAIN, SMALL_PX, FarField, Tile, far_tile, merge, object_px, to_frame
 from detection.scenarios.camera_model import CameraGeometry
 
 # A 1280x720 camera 6 m up, looking down a two-lane road that it sees out to about 150 m.
@@ -58,6 +58,23 @@ def test_no_tile_without_a_calibration_zones_or_a_far_road() -> None:
 def test_a_far_road_as_wide_as_the_picture_gets_no_tile() -> None:
     # The far road across the whole frame: a crop of it could not enlarge it.
     assert far_tile(homography(), [lane(60.0, 150.0, -400.0, 400.0)], (RIG.width, RIG.height)) is None
+
+
+def test_a_tile_costs_at_most_half_the_full_view() -> None:
+    # The demo street's far road fills half its picture: 2x of it would be a second full view.
+    from detection.letterbox import Letterbox
+    from detection.scenarios import library
+
+    block = library.camera_block()
+    street = fit_homography(block["calibration"]["image_points"], block["calibration"]["world_points"])
+    assert far_tile(street, block["zones"], (800, 600)) is None
+    tile = far_tile(homography(), [lane(5.0, 150.0)], (RIG.width, RIG.height))
+    assert tile is not None
+    crop = Letterbox.of(
+        round((tile.x2 - tile.x1) * RIG.width), round((tile.y2 - tile.y1) * RIG.height), tile.size, "rect"
+    )
+    full = Letterbox.of(RIG.width, RIG.height, 640, "rect")
+    assert crop.canvas_width * crop.canvas_height <= MAX_COST * full.canvas_width * full.canvas_height
 
 
 def test_a_tile_from_the_wire_is_checked() -> None:

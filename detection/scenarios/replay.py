@@ -47,7 +47,7 @@ from detection.farfield import VERSION as FAR_FIELD_VERSION
 from detection.farfield import FarField
 from detection.rules.engine import TrafficRules
 from detection.scenarios.format import Scenario
-from detection.scenarios.runner import video_info
+from detection.scenarios.runner import video_info, video_size
 from detection.scenarios.score import Report
 from detection.tracking import CameraTracker, traffic_groups
 
@@ -107,6 +107,8 @@ def model_key() -> str:
 
 
 def cache_key(scenario: Scenario, camera: Camera) -> str:
+    width, height = video_size(str(scenario.video))
+    tile = FarField(camera.homography, camera.zones, settings.DETECT_FAR_FIELD).tile((width, height))
     inputs = {
         "version": CACHE_VERSION,
         "video": _sha256(scenario.video),
@@ -118,7 +120,8 @@ def cache_key(scenario: Scenario, camera: Camera) -> str:
         "frame_format": settings.CAPTURE_FRAME_FORMAT,
         "precision": settings.DETECT_PRECISION,
         "canvas": settings.DETECT_CANVAS,
-        "far_field": settings.DETECT_FAR_FIELD,
+        # The camera's far-field tile for the video's frame size (None: off, or no far road).
+        "far_field": tile.as_list() if tile is not None else None,
         "far_field_version": FAR_FIELD_VERSION,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]

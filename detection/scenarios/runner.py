@@ -73,6 +73,15 @@ class RecordingRules:
         return self.inner.process(frame)
 
 
+def video_size(path: str) -> tuple[int, int]:
+    """Width and height of a video's frames (0, 0 when OpenCV cannot open it)."""
+    cap = cv2.VideoCapture(path)
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+
+
 def video_info(path: str) -> tuple[float, int]:
     """Frame rate and frame count; a video OpenCV cannot open or decode is refused here, before a
     camera reader would retry it forever."""
