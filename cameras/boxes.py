@@ -18,6 +18,15 @@ def union_box(boxes: Iterable[NormBox]) -> NormBox | None:
     return (min(b[0] for b in items), min(b[1] for b in items), max(b[2] for b in items), max(b[3] for b in items))
 
 
+def intersection(a: NormBox, b: NormBox) -> float:
+    """The area two boxes share (0 when apart)."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def area(box: NormBox) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 def crop_rect(width: int, height: int, box: NormBox, margin: float = CROP_MARGIN) -> tuple[int, int, int, int] | None:
     """Pixel rectangle (left, top, right, bottom) of the box with its margin; None if tiny."""
     x1, y1, x2, y2 = box

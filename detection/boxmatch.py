@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cameras.boxes import area, intersection
 from detection.detector import Box
 
 MATCH_IOU = 0.5
@@ -20,10 +21,8 @@ Pair = tuple[Box, Box]  # a reference box and the box matched to it
 
 
 def iou(a: Box, b: Box) -> float:
-    ax1, ay1, ax2, ay2 = a.xyxy
-    bx1, by1, bx2, by2 = b.xyxy
-    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
-    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    inter = intersection(a.xyxy, b.xyxy)
+    union = area(a.xyxy) + area(b.xyxy) - inter
     return inter / union if union > 0 else 0.0
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from cameras.boxes import area, intersection
 from cameras.geometry import Homography
 from detection.letterbox import MODEL_SIZE, STRIDE, Letterbox
 from detection.rules.noise import jacobian
@@ -186,13 +187,7 @@ def _inside(box: Box, tile: Tile) -> bool:
 
 
 def _covered(box: Box, others: Sequence[Box]) -> bool:
-    x1, y1, x2, y2 = box.xyxy
-    for other in others:
-        ox1, oy1, ox2, oy2 = other.xyxy
-        inter = max(0.0, min(x2, ox2) - max(x1, ox1)) * max(0.0, min(y2, oy2) - max(y1, oy1))
-        if inter >= COVERED_SHARE * (ox2 - ox1) * (oy2 - oy1):
-            return True
-    return False
+    return any(intersection(box.xyxy, other.xyxy) >= COVERED_SHARE * area(other.xyxy) for other in others)
 
 
 class FarField:

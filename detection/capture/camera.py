@@ -150,7 +150,7 @@ class CameraLoop:
             homography=camera.homography,
         )
         self.rules = rules if rules is not None else TrafficRules(self.context)
-        self.far_field = FarField(camera.homography, self.context.zones, settings.DETECT_FAR_FIELD)
+        self.far_field = FarField(self.context.homography, self.context.zones, settings.DETECT_FAR_FIELD)
         self.tracker = CameraTracker(camera.detect_fps, confidence=camera.confidence_threshold)
         self.gate = MotionGate(camera.motion_threshold) if camera.motion_gate else None
         self.reply_key = framestore.reply_key(camera.pk, session)

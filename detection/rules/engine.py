@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from cameras.boxes import union_box
+from cameras.boxes import area, intersection, union_box
 from cameras.config import (
     FOUR_WHEELED_CLASSES,
     RULE_DEFAULTS,
@@ -798,13 +798,7 @@ def _unit(x: float, y: float) -> tuple[float, float] | None:
 
 def _covered_share(box: tuple[float, float, float, float], others: list[tuple[float, float, float, float]]) -> float:
     """The largest share of the box's area that one other box covers."""
-    x1, y1, x2, y2 = box
-    area = max((x2 - x1) * (y2 - y1), 1e-12)
-    return max(
-        (max(0.0, min(x2, ox2) - max(x1, ox1)) * max(0.0, min(y2, oy2) - max(y1, oy1)) / area
-         for ox1, oy1, ox2, oy2 in others),
-        default=0.0,
-    )  # fmt: skip
+    return max((intersection(box, other) for other in others), default=0.0) / max(area(box), 1e-12)
 
 
 def _cut_by_border(box: tuple[float, float, float, float], margin: float = 0.01) -> bool:
@@ -826,11 +820,9 @@ def _seen_over(user: Track, vehicle: Track) -> bool:
     """The user's box lies within the vehicle's and does not reach below it: its ground point is where
     the vehicle's box ends, not where it stands (someone seen over or through a car, a driver's
     head), so its distance from the vehicle cannot be measured."""
-    ux1, uy1, ux2, uy2 = user.last.box
-    vx1, vy1, vx2, vy2 = vehicle.last.box
-    inside = max(0.0, min(ux2, vx2) - max(ux1, vx1)) * max(0.0, min(uy2, vy2) - max(uy1, vy1))
-    area = max((ux2 - ux1) * (uy2 - uy1), 1e-9)
-    return inside / area >= 0.8 and uy2 <= vy2 + 0.02 * (vy2 - vy1)
+    inside = intersection(user.last.box, vehicle.last.box) / max(area(user.last.box), 1e-9)
+    _, vy1, _, vy2 = vehicle.last.box
+    return inside >= 0.8 and user.last.box[3] <= vy2 + 0.02 * (vy2 - vy1)
 
 
 def _time_to_within(px: float, py: float, vx: float, vy: float, radius: float) -> float | None:
