@@ -63,6 +63,13 @@ class Track:
         self.votes[cls] = self.votes.get(cls, 0.0) + conf
         self.cls = max(self.votes, key=self.votes.__getitem__)
 
+    def share(self, classes: frozenset[str]) -> float:
+        """The share of the track's class votes that fall in ``classes`` (its class alone, before any vote)."""
+        total = sum(self.votes.values())
+        if total <= 0:
+            return 1.0 if self.cls in classes else 0.0
+        return sum(v for c, v in self.votes.items() if c in classes) / total
+
     @property
     def last(self) -> TrackPoint:
         return self.points[-1]

@@ -45,7 +45,13 @@ def crosswalk(y0: float, y1: float) -> dict[str, object]:
 ZONES = [lane("northbound", 5, 10, True), lane("southbound", 0, 5, False), crosswalk(24, 28)]
 
 Trajectory = Callable[[float], tuple[float, float] | None]  # time -> road position in metres, None: not in view
-SIZE_M = {"car": (1.8, 1.5), "truck": (2.5, 3.2), "person": (0.5, 1.7), "bicycle": (0.6, 1.7)}  # width, height
+SIZE_M = {  # width, height
+    "car": (1.8, 1.5),
+    "truck": (2.5, 3.2),
+    "person": (0.5, 1.7),
+    "bicycle": (0.6, 1.7),
+    "motorcycle": (0.8, 1.6),
+}
 
 
 def constant(x: float, y0: float, speed_kmh: float, *, t0: float = 0.0) -> Trajectory:
@@ -104,9 +110,11 @@ def run(
     switch: dict[int, tuple[float, int]] | None = None,
     hidden: dict[int, tuple[float, float]] | None = None,
     fps: float = FPS,
+    votes: dict[int, dict[str, float]] | None = None,
 ) -> list[CandidateEvent]:
     """Drive the actors through the rules at FPS; ``switch`` gives an actor a new track id from a time on,
-    ``hidden`` takes it out of view for a while (an occlusion)."""
+    ``hidden`` takes it out of view for a while (an occlusion), ``votes`` gives an actor's track the
+    detector's class votes (the class it is driven as is then the one with the most)."""
     context = CameraContext(1, limit, ZONES if zones is None else zones, rules or {}, homography)
     engine = TrafficRules(context)
     rng = random.Random(seed)
@@ -122,7 +130,11 @@ def run(
             if hidden and actor in hidden and hidden[actor][0] <= ts < hidden[actor][1]:
                 continue
             tid = switch[actor][1] if switch and actor in switch and ts >= switch[actor][0] else actor
-            track = tracks.setdefault(tid, Track(tid, cls, deque(maxlen=400)))
+            if tid not in tracks:
+                tracks[tid] = Track(tid, cls, deque(maxlen=400))
+                for voted, weight in (votes or {}).get(actor, {}).items():
+                    tracks[tid].vote(voted, weight)
+            track = tracks[tid]
             box = box_at(cls, where)
             track.points.append(TrackPoint(ts, jittered(box, rng, jitter) if jitter else box, 0.9))
             seen.append(track)
@@ -402,6 +414,17 @@ def test_a_vehicle_boxed_twice_does_not_tailgate_itself() -> None:
     # A car 9 m ahead of the same truck is tailgated.
     followed = {1: ("truck", constant(7.5, 10, 54)), 2: ("car", constant(7.5, 19, 54))}
     assert only(run(followed, 3.0, jitter=0.5), "tailgating").track_ids == (1, 2)
+
+
+def test_a_car_close_behind_a_two_wheeler_the_detector_also_calls_a_bicycle_is_not_tailgating() -> None:
+    # A car 7 m behind a two-wheeler at 54 km/h: 0.47 s of headway. A motorcycle is a vehicle and is
+    # tailgated; a cyclist the detector calls a motorcycle in some frames and a bicycle or a person in
+    # others (dev3-022: 18.5 votes to 16.1) is not surely one.
+    pair = {1: ("car", constant(7.5, 0, 54)), 2: ("motorcycle", constant(7.5, 7, 54))}
+    motorcycle = {2: {"motorcycle": 30.0, "bicycle": 2.0}}
+    assert only(run(pair, 3.0, votes=motorcycle), "tailgating").track_ids == (1, 2)
+    cyclist = {2: {"motorcycle": 18.5, "bicycle": 10.9, "person": 5.2}}
+    assert of_type(run(pair, 3.0, votes=cyclist), "tailgating") == []
 
 
 def test_speed_and_braking_are_judged_on_the_drawn_lanes_only() -> None:
