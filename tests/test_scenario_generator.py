@@ -135,7 +135,7 @@ def test_every_rig_is_valid_and_the_splits_cover_the_required_cameras(split: str
     assert min(r.mount_m for r in cameras) < 6.0 and max(r.mount_m for r in cameras) > 10.0
 
 
-@pytest.mark.parametrize("tuned", ["dev", "dev2", "dev3"])
+@pytest.mark.parametrize("tuned", ["dev", "dev2", "dev3", "dev4"])
 def test_the_split_is_fixed_and_test_shares_no_camera_and_no_scene_with_the_tuning_splits(tuned: str) -> None:
     assert scene_set.plan(tuned) == scene_set.plan(tuned)
     dev, test = rigs(tuned), rigs("test")

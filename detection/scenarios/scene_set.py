@@ -31,7 +31,13 @@ from detection.scenarios.traffic import PLAN, Road, Scene, make_road
 
 VERSION = 3  # 2: only cut-outs the detector recognizes on their own; 3: tailgaters keep 2 m bumper to bumper
 MAX_ATTEMPTS = 40
-REAL_CLIPS = {"dev": CLIP_CARS_TRUCK, "dev2": CLIP_CARS_TRUCK, "dev3": CLIP_CARS_TRUCK, "test": CLIP_CARS_CYCLIST}
+REAL_CLIPS = {
+    "dev": CLIP_CARS_TRUCK,
+    "dev2": CLIP_CARS_TRUCK,
+    "dev3": CLIP_CARS_TRUCK,
+    "dev4": CLIP_CARS_TRUCK,
+    "test": CLIP_CARS_CYCLIST,
+}
 Detect = Callable[[Image], list[tuple[str, float, tuple[float, float, float, float]]]]
 
 
@@ -220,6 +226,7 @@ def write_readme(out: Path, commit: str) -> None:
         "dev/   tune on these.",
         "dev2/  tune on these too: other seeds and rigs (one mounted 3.5 m up).",
         "dev3/  tune on these too: other seeds and rigs, long lenses (far road users are small).",
+        "dev4/  tune on these too: other seeds and rigs, the widest spread of lenses, mounts and limits.",
         "test/  report only; never tune on them. Its scenes come from other camera rigs and other seeds.",
         "",
         "Each scene: video.mp4 (mp4v) + scenario.json in the format of docs/scenario-format.md;",
