@@ -14,7 +14,8 @@
    detect worker as deployed (core/processes.py) with the default precision, results back and reordered, then the
    tracker), over the same frames, one worker slot per core with one ONNX Runtime thread each; with
    the CPU each side spent per frame (a measure that load from other processes disturbs less).
-4. The CPU share of one idle camera (a static 800x600 20 fps H.264 scene, motion gate on) over 10 s.
+4. The CPU share of one idle camera (a static 800x600 20 fps H.264 scene, motion gate on) over 10 s: a
+   street with parked road users (a still frame detected every second) and an empty one (every 10 s).
 5. Cameras per box: N cameras on the demo street clip as H.264 (looped in real time, 5 detect fps, motion gate
    on) under the real capture supervisor against one detect worker, for fp32 and int8; the most N with
    under 1 % of the sampled frames dropped, and the PSS of capture, of one camera process, of the
@@ -208,6 +209,22 @@ def write_camera_clip(image: np.ndarray, path: Path, seconds: float = 20.0, fps:
     return path
 
 
+def empty_street() -> np.ndarray:
+    """The cyclist clip's street with nobody on it: the median of its frames (each road user passes, the
+    road stays), in which YOLO finds no road user at the default threshold."""
+    median = np.median(np.stack(list(clip_images(CLIP_CARS_CYCLIST))), axis=0)
+    return np.asarray(median, dtype=np.uint8)
+
+
+def idle_stills(first_frame: np.ndarray) -> dict[str, Path]:
+    """The two idle cameras: a still street with parked road users (they must stay tracked, so a still
+    frame goes every MOTION_KEEPALIVE_S) and an empty one (every MOTION_KEEPALIVE_EMPTY_S)."""
+    return {
+        "road users parked in view": write_camera_clip(first_frame, WORK / "videos" / "still.mp4"),
+        "empty street": write_camera_clip(empty_street(), WORK / "videos" / "empty.mp4"),
+    }
+
+
 def start_worker(processes: int, threads: int, prefetch: int, precision: str) -> subprocess.Popen[bytes]:
     """The detect worker as deployed (core/processes.py: its pool, preload and prefetch)."""
     argv = detect_worker_argv(f"bench-{precision}", processes, "--without-gossip", "--without-mingle",
@@ -302,19 +319,22 @@ def _thread_cpu_s() -> dict[int, float]:
 
 
 def idle_only(args: argparse.Namespace) -> None:
-    """--only-idle: the idle camera's CPU share alone (the still is the first frame of the bench clip)."""
+    """--only-idle: the idle cameras' CPU share alone (the first frame of the bench clip, and the empty street)."""
     (WORK / "videos").mkdir()
     first = [next(iter(clip_images(CLIP_CARS_TRUCK)))]
     cap = cv2.VideoCapture(str(write_clip(first, WORK / "videos" / "bench.mp4")))
-    still = write_camera_clip(cap.read()[1], WORK / "videos" / "still.mp4")
+    stills = idle_stills(cap.read()[1])
     cap.release()
     worker = start_worker(args.processes, 1, args.prefetch, "int8")
     try:
-        shares = [idle_camera_cpu(still, args.seconds) for _ in range(args.repeat)]
+        shares = {scene: [idle_camera_cpu(still, args.seconds) for _ in range(args.repeat)]
+                  for scene, still in stills.items()}  # fmt: skip
     finally:
         stop_worker(worker)
-    print(f"idle camera CPU (800x600 20 fps, motion gate): {' '.join(f'{s * 100:.2f}' for s in shares)} % of one core "
-          f"(load average {os.getloadavg()})")  # fmt: skip
+    for scene, values in shares.items():
+        print(f"idle camera CPU (800x600 20 fps, motion gate, {scene}): {' '.join(f'{v * 100:.2f}' for v in values)} "
+              f"% of one core")  # fmt: skip
+    print(f"load average {os.getloadavg()}")
 
 
 def pss_mb(pid: int) -> float:
@@ -554,7 +574,7 @@ def main() -> None:
     while (read := cap.read())[0]:
         frames.append(read[1])
     cap.release()
-    still = write_camera_clip(frames[0], WORK / "videos" / "still.mp4")
+    stills = idle_stills(frames[0])
     from detection.scenarios.library import DEMO
 
     street = WORK / "videos" / DEMO / "camera.mp4"
@@ -578,7 +598,7 @@ def main() -> None:
         ours = our_path(clip, len(frames), args.in_flight, args.tasks_in_flight)
         worker_ms, camera_ms = ((cpu_s(worker.pid) - cpu_before[0]) * 1000 / len(frames),
                                 (time.process_time() - cpu_before[1]) * 1000 / len(frames))  # fmt: skip
-        idle = idle_camera_cpu(still)
+        idle = {scene: idle_camera_cpu(still) for scene, still in stills.items()}
     finally:
         stop_worker(worker)
     for precision, fps in bare.items():
@@ -599,7 +619,8 @@ def main() -> None:
     print(f"ratio ours / bare int8 parallel: {ours / bare['int8']:.2f}")
     print(f"ratio ours / bare fp32 parallel: {ours / bare['fp32']:.2f}")
     print(f"ratio ours / bare {limit} parallel: {ours / bare[limit]:.2f}")
-    print(f"idle camera CPU (800x600 20 fps, motion gate): {idle * 100:.1f} % of one core")
+    for scene, share in idle.items():
+        print(f"idle camera CPU (800x600 20 fps, motion gate, {scene}): {share * 100:.1f} % of one core")
     print(f"load average after the throughput runs {os.getloadavg()}")
     if not args.no_cameras:
         cameras_per_box(street, args)

@@ -84,6 +84,31 @@ def test_a_static_camera_sends_a_keepalive_frame_and_skips_the_rest() -> None:
     assert metric(FRAMES_SKIPPED_MOTION, str(camera.pk)) - skipped_before == 22
 
 
+def test_a_static_scene_with_nobody_in_it_is_detected_seldom_and_one_with_road_users_every_second() -> None:
+    camera = make_camera(detect_fps=10, motion_gate=True)
+    worker = CameraLoop(camera, session="empty", reader=reader_for(camera), dispatch=Dispatched(),
+                        capture=CaptureSettings(max_in_flight=100, result_timeout_s=5, motion_keepalive_s=1.0,
+                                                stall_timeout_s=5, motion_keepalive_empty_s=10.0))  # fmt: skip
+    image = clip_frames(1)[0]
+
+    def still(seconds: float, start: int, boxes: list[dict[str, Any]]) -> list[str]:
+        """A still scene for a while, each frame sent answered at once with these boxes."""
+        outcomes = []
+        for i in range(start, start + int(seconds * 10)):
+            outcomes.append(worker.submit(Frame(i, i / 10, time.time(), image)))
+            if outcomes[-1] == "sent":
+                framestore.push_result(worker.reply_key, {"seq": i, "boxes": boxes, "size": [800, 600]})
+                assert worker.collect(block_s=1.0) == 1
+        return outcomes
+
+    # Nobody in view: the first frame goes (nothing to compare with), the next still one 10 s later.
+    assert still(25, 0, []).count("sent") == 3  # t = 0, 10, 20
+    # A car parked in view: it must stay tracked, so a still frame goes every second.
+    car = {"cls": "car", "conf": 0.9, "xyxy": [0.1, 0.5, 0.2, 0.6]}
+    worker.last_sent_ts = float("-inf")
+    assert still(5, 250, [car]).count("sent") == 5  # t = 25, 26, 27, 28, 29
+
+
 def test_frames_beyond_k_in_flight_are_dropped_and_counted() -> None:
     camera = make_camera(detect_fps=10, motion_gate=False)
     dispatch = Dispatched()

@@ -289,6 +289,7 @@ CLIP_SEGMENT_S = env_float("CLIP_SEGMENT_S", 0.5, minimum=0.25, maximum=10.0)
 CLIP_WAIT_S = env_float("CLIP_WAIT_S", 20.0, minimum=1.0, maximum=300.0)
 # A static scene still goes to detection this often, so parked or stalled vehicles stay tracked.
 MOTION_KEEPALIVE_S = env_float("MOTION_KEEPALIVE_S", 1.0, minimum=0.1, maximum=60.0)
+MOTION_KEEPALIVE_EMPTY_S = env_float("MOTION_KEEPALIVE_EMPTY_S", 10.0, minimum=0.1, maximum=600.0)
 
 # --- DashScope --------------------------------------------------------------------------------
 # Several keys form a pool shared by all workers; none of them is ever logged or shown in full.

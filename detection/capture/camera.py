@@ -96,6 +96,9 @@ class CaptureSettings:
     result_timeout_s: float
     motion_keepalive_s: float
     stall_timeout_s: float
+    # A static scene in which nothing is tracked has nothing to keep tracked: its still frame goes this
+    # seldom (a road user that comes in moves, and the gate sends it at once).
+    motion_keepalive_empty_s: float = 10.0
     # Live cameras drop a frame when K are in flight; offline runs (evaluation, benchmarks) wait instead.
     wait_when_full: bool = False
     snapshot_every_s: float = 1.0
@@ -111,6 +114,7 @@ class CaptureSettings:
             max_in_flight=settings.CAPTURE_MAX_IN_FLIGHT,
             result_timeout_s=settings.CAPTURE_RESULT_TIMEOUT_S,
             motion_keepalive_s=settings.MOTION_KEEPALIVE_S,
+            motion_keepalive_empty_s=settings.MOTION_KEEPALIVE_EMPTY_S,
             stall_timeout_s=settings.CAPTURE_STALL_TIMEOUT_S,
             frame_format=settings.CAPTURE_FRAME_FORMAT,
             max_tasks_in_flight=settings.CAPTURE_MAX_TASKS_IN_FLIGHT,
@@ -160,6 +164,7 @@ class CameraLoop:
         self._last_task = 0
         self.arrived: dict[int, dict[str, Any]] = {}
         self.last_sent_ts = float("-inf")
+        self.someone_seen = False  # the last frame detected showed a road user at the camera's threshold
         self.counts: Counter[str] = Counter()  # outcomes, for tests and the stats shown to operators
         self.last_tracks: list[Track] = []
         self._synced: tuple[str, str, int] | None = None
@@ -221,10 +226,20 @@ class CameraLoop:
             return False
 
     # -- sending --------------------------------------------------------------------------------
+    def _keepalive_s(self) -> float:
+        """How often a still frame goes: often while road users are tracked or were just seen (a parked
+        or stalled car must stay tracked, CameraTracker forgets a track unseen for LOST_S), seldom when
+        the last answers showed nobody. Frames still in flight may yet show someone: until they answer, the
+        short period holds. The keep-alive frames were most of an idle camera's CPU (a JPEG or raw
+        copy, Redis and a Celery task a second)."""
+        if self.in_flight or self.tracker.tracks or self.someone_seen:
+            return self.capture.motion_keepalive_s
+        return max(self.capture.motion_keepalive_s, self.capture.motion_keepalive_empty_s)
+
     def submit(self, frame: Frame) -> str:
         if self.gate is not None:
             static = not self.gate.has_motion(frame.image)
-            if static and frame.ts - self.last_sent_ts < self.capture.motion_keepalive_s:
+            if static and frame.ts - self.last_sent_ts < self._keepalive_s():
                 FRAMES_SKIPPED_MOTION.labels(self.label).inc()
                 return self._count("static")
         if self.outage.waiting():
@@ -386,6 +401,8 @@ class CameraLoop:
         tracks = self.tracker.update(frame.ts, boxes)
         groups = traffic_groups(tracks, self.context.homography)
         self.last_tracks = tracks
+        # A road user seen once is not a track yet (ByteTrack confirms it on the next frame it is seen in).
+        self.someone_seen = any(b.conf >= self.camera.confidence_threshold for b in boxes)
         if self.history is not None:
             self.history.add(frame.seq, frame.ts, frame.wall_time, strip_jpeg(frame.image), tracks, private)
         self._count("detected")
