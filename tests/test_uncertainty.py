@@ -199,3 +199,54 @@ def test_a_first_box_of_another_shape_does_not_start_the_estimate() -> None:
     state.update(TrackPoint(0.0, (x1 + (x2 - x1) * 0.6, y1, x2, y2 - 0.02), 0.5), H, SIZE)
     state.update(TrackPoint(0.1, box_at(4.0, 31.0), 0.9), H, SIZE)
     assert state.continuous_since == 0.1
+
+
+def person_at(x: float, y: float, grown_m: float = 0.0) -> tuple[float, float, float, float]:
+    """A 1.7 m tall person's box; ``grown_m``: the box reaches this far below its feet (a bicycle's
+    wheels the detector boxes with the rider, say)."""
+    u, v = project(x, y)
+    pixels_per_metre = F * SIZE[1] / y
+    w, h = 0.6 * pixels_per_metre / SIZE[0], 1.7 * pixels_per_metre / SIZE[1]
+    return (u - w / 2, v - h, u + w / 2, v + grown_m * pixels_per_metre / SIZE[1])
+
+
+def test_a_person_box_that_grows_at_its_bottom_makes_its_velocity_uncertain_not_fast() -> None:
+    # Crossing the road 45 m away at 1.5 m/s; after 1 s the detector's box takes in what is below the
+    # rider over 0.15 s, its top where it was: the box's bottom edge reads about 2 m nearer. (dev4-060)
+    rng = random.Random(5)
+    worst: dict[bool, float] = {}
+    for upright in (False, True):
+        state = KinematicState()
+        worst[upright] = 0.0
+        for i in range(50):
+            t = i / 25
+            grown = 0.45 * min(max((t - 1.0) / 0.15, 0.0), 1.0)
+            x1, y1, x2, y2 = person_at(1.0 + 1.5 * t, 45.0, grown)
+            jitter = 0.3 / SIZE[1]
+            box = (x1, y1 + rng.gauss(0, jitter), x2, y2 + rng.gauss(0, jitter))
+            motion = state.update(TrackPoint(t, box, 0.6), H, SIZE, upright=upright)
+            assert motion is not None
+            if t >= 0.5:
+                # Truly it does not move towards the camera: how many sigmas off is its velocity?
+                off = abs(motion.velocity[1]) / max(motion.velocity_sigma_along((0.0, 1.0)), 1e-6)
+                worst[upright] = max(worst[upright], off)
+    assert worst[False] > 4.0  # the bottom edge alone: a sure, false 2-3 m/s towards the camera
+    assert worst[True] < 2.0  # with the top edge: as uncertain as it is
+
+
+def test_a_person_walking_steadily_is_as_certain_with_its_top_edge_as_without() -> None:
+    rng = random.Random(9)
+    sigmas: dict[bool, list[float]] = {False: [], True: []}
+    for upright in (False, True):
+        state = KinematicState()
+        for i in range(60):
+            t = i / 25
+            x1, y1, x2, y2 = person_at(3.0, 40.0 - 1.5 * t)  # walking towards the camera
+            jitter = 0.3 / SIZE[1]
+            box = (x1, y1 + rng.gauss(0, jitter), x2, y2 + rng.gauss(0, jitter))
+            motion = state.update(TrackPoint(t, box, 0.8), H, SIZE, upright=upright)
+            assert motion is not None
+            if t >= 0.8:
+                sigmas[upright].append(motion.velocity_sigma)
+                assert motion.velocity[1] == pytest.approx(-1.5, abs=3 * motion.velocity_sigma)
+    assert np.mean(sigmas[True]) < 1.25 * np.mean(sigmas[False])

@@ -30,7 +30,7 @@ from cameras.config import (
 from detection.events import CameraContext, CandidateEvent, FrameTracks
 from detection.rules.hidden import hidden_road_users, lost_vehicles
 from detection.rules.identity import RoadUser, RoadUsers, same_road_user
-from detection.rules.kinematics import Motion
+from detection.rules.kinematics import UPRIGHT_CLASSES, Motion
 from detection.rules.noise import covering_boxes, hidden_below_px
 from detection.rules.zones import Zone, build_zones
 from detection.tracking import Track
@@ -164,7 +164,9 @@ class TrafficRules:
                 continue
             others = [box for tid, box in boxes.items() if tid != track.track_id]
             hidden = hidden_below_px(track.last.box, others, frame.size[1])
-            motion = motions[track.track_id] = user.kinematics.update(track.last, homography, frame.size, hidden)
+            motion = motions[track.track_id] = user.kinematics.update(
+                track.last, homography, frame.size, hidden, upright=track.cls in UPRIGHT_CLASSES
+            )
             if motion is not None and motion.settled:
                 seen.append(_Seen(track, user, motion, _covered_share(track.last.box, others) > CROWDED_SHARE))
         for track, user in resolved:
