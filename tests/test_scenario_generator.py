@@ -135,7 +135,14 @@ def test_every_rig_is_valid_and_the_splits_cover_the_required_cameras(split: str
     assert min(r.mount_m for r in cameras) < 6.0 and max(r.mount_m for r in cameras) > 10.0
 
 
-@pytest.mark.parametrize("tuned", ["dev", "dev2", "dev3", "dev4"])
+def test_a_gantry_rig_hangs_over_the_lanes_and_looks_along_the_road() -> None:
+    cameras = rigs("dev5")
+    gantries = [r for r in cameras if 0.0 < r.x_m < 8.0]
+    assert len(gantries) == 3 and all(abs(r.yaw_deg) <= 4.0 for r in gantries)
+    assert all(not 0.0 <= r.x_m <= 8.0 for s in SPLITS if s != "dev5" for r in rigs(s))  # beside the road
+
+
+@pytest.mark.parametrize("tuned", ["dev", "dev2", "dev3", "dev4", "dev5"])
 def test_the_split_is_fixed_and_test_shares_no_camera_and_no_scene_with_the_tuning_splits(tuned: str) -> None:
     assert scene_set.plan(tuned) == scene_set.plan(tuned)
     dev, test = rigs(tuned), rigs("test")

@@ -16,6 +16,10 @@ small, as they are in many real installations that watch a long stretch of road 
 ``dev4`` is a fourth split to tune on, drawn after the other three were tuned, to find what they did
 not: lenses from 30 to 90 degrees, mounts from 3.5 to 12 m, limits from 40 to 80 km/h and a 12 fps
 camera, so that a rule fitted to the first three's cameras shows here before it reaches ``test``.
+
+``dev5`` is a fifth split to tune on, drawn after the first four were tuned: half its cameras hang
+on gantries over the lanes and look along the road (traffic comes straight at them), one films at
+1920x1080 and one at 10 fps.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class SplitRigs:
     heights: tuple[float, ...]
     lowest_m: float = 4.0
     hfov_deg: tuple[float, float] = (40.0, 85.0)  # the range the lenses are drawn from
+    # The rigs (indices) mounted on a gantry over the lanes, looking along the road, instead of on a
+    # pole beside it: traffic comes straight at the camera or drives straight away from it.
+    gantries: tuple[int, ...] = ()
 
 
 _PLANS: Final = {
@@ -94,6 +101,20 @@ _PLANS: Final = {
         lowest_m=3.5,
         hfov_deg=(30.0, 90.0),
     ),
+    "dev5": SplitRigs(  # gantries over the lanes, a 1080p camera, a 10 fps one
+        66_000,
+        (
+            (1920, 1080, 25.0, 50.0),
+            (1280, 720, 30.0, 80.0),
+            (800, 600, 10.0, 50.0),
+            (960, 720, 25.0, 40.0),
+            (1280, 720, 20.0, 60.0),
+            (1024, 768, 15.0, 50.0),
+        ),
+        (6.0, 7.5, 9.0, 5.0, 10.5, 4.5),
+        hfov_deg=(30.0, 80.0),
+        gantries=(0, 1, 3),
+    ),
     "test": SplitRigs(
         22_000,
         (
@@ -107,7 +128,7 @@ _PLANS: Final = {
         (4.0, 5.5, 7.0, 8.5, 10.0, 11.5),
     ),
 }
-SPLITS: Final = tuple(_PLANS)  # tune on dev, dev2, dev3 and dev4, report on test
+SPLITS: Final = tuple(_PLANS)  # tune on dev to dev5, report on test
 
 
 def rigs(split: str) -> list[CameraGeometry]:
@@ -120,7 +141,7 @@ def rigs(split: str) -> list[CameraGeometry]:
     out = []
     for index, camera in enumerate(plan.cameras):
         for _ in range(200):
-            rig = _draw(rng, plan, f"{split}-cam{index + 1}", camera, heights[index])
+            rig = _draw(rng, plan, f"{split}-cam{index + 1}", camera, heights[index], index in plan.gantries)
             try:
                 near, far = rig.road_span()
             except GeometryError:
@@ -134,13 +155,22 @@ def rigs(split: str) -> list[CameraGeometry]:
 
 
 def _draw(
-    rng: random.Random, plan: SplitRigs, name: str, camera: tuple[int, int, float, float], mount: float
+    rng: random.Random,
+    plan: SplitRigs,
+    name: str,
+    camera: tuple[int, int, float, float],
+    mount: float,
+    gantry: bool = False,
 ) -> CameraGeometry:
     width, height, fps, limit = camera
     mount = min(12.0, max(plan.lowest_m, mount + rng.uniform(-0.6, 0.6)))
     ahead = rng.uniform(22.0, 45.0)  # where the optical axis meets the road
-    side = rng.choice((-1, 1))  # standing beyond x = 0 (left) or beyond x = 8 (right)
-    x = -rng.uniform(1.5, 6.0) if side < 0 else 8.0 + rng.uniform(1.5, 6.0)
+    if gantry:  # over the lanes (x from 0 to 8), looking nearly straight along the road
+        x, yaw = rng.uniform(1.0, 7.0), rng.uniform(-4.0, 4.0)
+    else:
+        side = rng.choice((-1, 1))  # standing beyond x = 0 (left) or beyond x = 8 (right)
+        x = -rng.uniform(1.5, 6.0) if side < 0 else 8.0 + rng.uniform(1.5, 6.0)
+        yaw = -side * rng.uniform(4.0, 28.0)  # turned towards the road
     return CameraGeometry(
         name=name,
         width=width,
@@ -148,7 +178,7 @@ def _draw(
         fps=fps,
         mount_m=round(mount, 2),
         tilt_deg=round(math.degrees(math.atan2(mount, ahead)), 2),
-        yaw_deg=round(-side * rng.uniform(4.0, 28.0), 2),  # turned towards the road
+        yaw_deg=round(yaw, 2),
         hfov_deg=round(rng.uniform(*plan.hfov_deg), 1),
         x_m=round(x, 2),
         speed_limit_kmh=limit,

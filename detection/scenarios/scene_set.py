@@ -36,6 +36,7 @@ REAL_CLIPS = {
     "dev2": CLIP_CARS_TRUCK,
     "dev3": CLIP_CARS_TRUCK,
     "dev4": CLIP_CARS_TRUCK,
+    "dev5": CLIP_CARS_TRUCK,
     "test": CLIP_CARS_CYCLIST,
 }
 Detect = Callable[[Image], list[tuple[str, float, tuple[float, float, float, float]]]]
@@ -227,6 +228,7 @@ def write_readme(out: Path, commit: str) -> None:
         "dev2/  tune on these too: other seeds and rigs (one mounted 3.5 m up).",
         "dev3/  tune on these too: other seeds and rigs, long lenses (far road users are small).",
         "dev4/  tune on these too: other seeds and rigs, the widest spread of lenses, mounts and limits.",
+        "dev5/  tune on these too: other seeds and rigs, half of them on gantries over the lanes.",
         "test/  report only; never tune on them. Its scenes come from other camera rigs and other seeds.",
         "",
         "Each scene: video.mp4 (mp4v) + scenario.json in the format of docs/scenario-format.md;",

@@ -1,7 +1,7 @@
 """``manage.py make_scenarios OUT``: compose labelled scenarios from real footage.
 
-``--split dev|dev2|dev3|dev4|test|all`` (the default) writes the generated set, OUT/SPLIT/NAME (tune
-on dev, dev2, dev3 and dev4, report on test):
+``--split dev|dev2|dev3|dev4|dev5|test|all`` (the default) writes the generated set, OUT/SPLIT/NAME
+(tune on dev to dev5, report on test):
 several camera rigs per split, both flow directions, near-threshold normal traffic and true events
 of every type. ``--only NAME...`` writes only the named scenes; names of the original one-street
 set (and the demo street) select that set instead, written straight into OUT.
