@@ -42,7 +42,8 @@ RUN_WITH_SERVICES = (
 )
 TEST = "./test"
 SCENARIOS = (
-    ".venv/bin/python manage.py make_scenarios var/scenarios     # var/scenarios/{dev,dev2,dev3,dev4,dev5,test}, 75 each\n"
+    ".venv/bin/python manage.py make_scenarios var/scenarios     "
+    "# var/scenarios/{dev,dev2,dev3,dev4,dev5,test}, 75 each\n"
     ".venv/bin/python manage.py evaluate var/scenarios/test      # or --json; --explain NAME; --fps 10"
 )
 CHECK_DEPLOY = (
