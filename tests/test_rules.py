@@ -220,6 +220,20 @@ def test_a_person_box_taller_than_anyone_beside_a_car_is_part_of_it_not_a_near_m
     assert of_type(run(pair, 3.0, jitter=0.5, sizes={2: (1.0, 2.8)}), "near_miss") == []
 
 
+def test_a_person_surely_faster_than_any_cyclist_is_no_near_miss_but_a_motorcycle_is() -> None:
+    # Passing a car head-on 1.2 m away: a near miss for a cyclist at 20 km/h or a motorcycle at 60. A
+    # "person" at 60 km/h is a far box whose ground point jumps (dev4-065, with the margins halved) or
+    # a vehicle boxed as a person, not someone on foot or on a bicycle.
+    car = constant(7.5, 0, 36)
+
+    def oncoming(speed_kmh: float) -> Trajectory:
+        return lambda t: (6.3, 45.0 - speed_kmh / 3.6 * t)
+
+    assert only(run({1: ("car", car), 2: ("person", oncoming(20))}, 3.0), "near_miss").track_ids == (1, 2)
+    assert only(run({1: ("car", car), 2: ("motorcycle", oncoming(60))}, 3.0), "near_miss").track_ids == (1, 2)
+    assert of_type(run({1: ("car", car), 2: ("person", oncoming(60))}, 3.0), "near_miss") == []
+
+
 def test_hard_braking_from_speed_fires_and_gentle_braking_does_not() -> None:
     event = only(run({1: ("car", braking(7.5, 50, 8.0, 1.0))}, 3), "hard_braking")
     assert event.measurements["deceleration_mps2"] > 6
