@@ -719,13 +719,8 @@ class TrafficRules:
         vehicles = [s for s in seen if s.track.cls in FOUR_WHEELED_CLASSES]
         riders = [s for s in seen if s.track.cls in {"bicycle", "motorcycle"}]
         # A cyclist is detected as a person on a bicycle: count the pair once, as the bicycle.
-        road_users = riders + [
-            s
-            for s in seen
-            if s.track.cls == "person"
-            and not any(_rides(s.track, r.track) for r in riders)
-            and (s.user.kinematics.size_m or 0.0) <= PERSON_MAX_HEIGHT_M
-        ]
+        persons = [s for s in seen if s.track.cls == "person" and not any(_rides(s.track, r.track) for r in riders)]
+        road_users = [s for s in riders + persons if _plausibly_vulnerable(s)]
         radius = cfg["distance_m"]
         events = []
         for vehicle in vehicles:
@@ -736,8 +731,6 @@ class TrafficRules:
                 if _seen_over(user.track, vehicle.track):
                     continue
                 um = user.motion
-                if user.track.cls in PEDAL_CLASSES and um.speed_lo(K_SPEED) > PEDAL_MAX_SPEED_MS:
-                    continue
                 dx, dy = um.position[0] - vm.position[0], um.position[1] - vm.position[1]
                 dvx, dvy = um.velocity[0] - vm.velocity[0], um.velocity[1] - vm.velocity[1]
                 distance = math.hypot(dx, dy)
@@ -792,6 +785,13 @@ class TrafficRules:
                         )
                     )
         return events
+
+
+def _plausibly_vulnerable(item: _Seen) -> bool:
+    """Whether a person, cyclist or motorcyclist track is one (PERSON_MAX_HEIGHT_M, PEDAL_MAX_SPEED_MS)."""
+    if item.track.cls == "person" and (item.user.kinematics.size_m or 0.0) > PERSON_MAX_HEIGHT_M:
+        return False
+    return not (item.track.cls in PEDAL_CLASSES and item.motion.speed_lo(K_SPEED) > PEDAL_MAX_SPEED_MS)
 
 
 def _same_speed(before: tuple[float, float] | None, speed: float, sigma: float) -> bool:
