@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from cameras.geometry import Homography, fit_homography
-from detection.events import CameraContext, CandidateEvent, FrameTracks
+from detection.events import CameraContext, CandidateEvent, FrameTracks, RuleEngine
 from detection.rules.engine import TrafficRules
+from detection.scenarios.runner import RecordingRules
 from detection.tracking import Track, TrackPoint
 
 FPS = 10.0
@@ -115,13 +116,15 @@ def run(
     fps: float = FPS,
     votes: dict[int, dict[str, float]] | None = None,
     sizes: dict[int, tuple[float, float]] | None = None,
+    wrap: Callable[[TrafficRules], RuleEngine] | None = None,
 ) -> list[CandidateEvent]:
     """Drive the actors through the rules at FPS; ``switch`` gives an actor a new track id from a time on,
     ``hidden`` takes it out of view for a while (an occlusion), ``votes`` gives an actor's track the
     detector's class votes (the class it is driven as is then the one with the most), ``sizes`` an
-    actor's box size in metres (width, height) if not its class's."""
+    actor's box size in metres (width, height) if not its class's, ``wrap`` puts something around the
+    rules (the evaluator's recorder)."""
     context = CameraContext(1, limit, ZONES if zones is None else zones, rules or {}, homography)
-    engine = TrafficRules(context)
+    engine: RuleEngine = TrafficRules(context) if wrap is None else wrap(TrafficRules(context))
     rng = random.Random(seed)
     tracks: dict[int, Track] = {}
     events: list[CandidateEvent] = []
@@ -311,6 +314,19 @@ def test_an_id_switch_mid_stall_still_gives_one_stalled_vehicle_under_the_first_
     assert event.track_ids == (1,)
     assert event.triggered_at == pytest.approx(10.0, abs=1.0)
     assert len(events) == 1
+
+
+def test_the_evaluators_recorder_learns_which_road_user_each_track_fragment_is() -> None:
+    # What evaluate --explain shows a road user's kinematics across an id switch with.
+    recorders: list[RecordingRules] = []
+
+    def wrap(rules: TrafficRules) -> RecordingRules:
+        recorders.append(RecordingRules(rules))
+        return recorders[-1]
+
+    run({1: ("car", constant(7.5, 0, 36)), 2: ("car", constant(2.5, 45, -36))}, 3.0, switch={1: (1.5, 5)}, wrap=wrap)
+    assert recorders[0].road_user == {1: 1, 2: 2, 5: 1}
+    assert recorders[0].history[5].points[0].ts == 1.5
 
 
 def test_a_near_miss_whose_cyclist_changes_track_id_is_one_event() -> None:

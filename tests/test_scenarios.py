@@ -187,6 +187,21 @@ def test_explain_shows_the_verdict_the_uncertainty_and_the_tracks_kinematics(tmp
     assert any(line.startswith("      >") for line in text.splitlines())  # the trigger frame is marked
 
 
+def test_explain_shows_a_road_user_over_every_track_fragment_the_rules_joined_to_it(tmp_path: Path) -> None:
+    # The tracker gave the car a new id (9) at 2.0 s; the rules joined it to the road user 7, which the
+    # event names. Its kinematics after the switch are on track 9.
+    scenario, run = _explained_run(tmp_path / "explained")
+    points = run.history[7].points
+    history = {7: TrackHistory(7, "car", points[:20]), 9: TrackHistory(9, "car", points[20:])}
+    joined = RunResult(run.reports, run.events, 40, 1.0, history, (800, 600), 10.0, {7: 7, 9: 7})
+    text = explain(scenario, joined)
+    assert "track 7 (car, seen 0.00-3.90 s in 40 frames, tracks 7, 9 joined)" in text
+    rows = [line for line in text.splitlines() if line.startswith("      ") and line.strip().lstrip(">")[:1].isdigit()]
+    assert any(line.lstrip(" >").startswith("2.90") for line in rows)  # after the switch, around the trigger
+    alone = explain(scenario, RunResult(run.reports, run.events, 40, 1.0, history, (800, 600), 10.0))
+    assert "seen 0.00-1.90 s in 20 frames" in alone  # without the join, only the first fragment
+
+
 SCORE_KEYS = {"tp", "fp", "fn", "duplicates", "precision", "recall", "f1", "tta_mean_s", "tta_p95_s"} | {
     "speed_error_mean",
     "speed_error_max",

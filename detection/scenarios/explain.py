@@ -2,7 +2,8 @@
 
 For each report: its verdict (true positive, duplicate, false positive), the rule's measurements
 with their uncertainties (keys ending in ``_sigma``, ``_lo``, ``_hi``, ``_std``, ``_var``), and for
-each track involved, its measured kinematics around the trigger. For each missed event: the tracks
+each road user involved, its measured kinematics around the trigger, over every track fragment the
+rules joined to it (an event names a road user by its first track id). For each missed event: the tracks
 of that class that were in view when it began. Kinematics are recomputed here from the raw track
 points (box bottom centre through the scenario's calibration), not taken from the rule engine, so
 they show what the detector and tracker delivered: box jitter, gaps, id switches.
@@ -135,14 +136,30 @@ def _missed_block(scenario: Scenario, run: RunResult, event: TruthEvent) -> list
     return lines
 
 
+def road_user_history(run: RunResult, uid: int) -> TrackHistory | None:
+    """All the points of one road user, over every track fragment the rules joined to it, in time order.
+
+    An event names a road user by its first track id; after an id switch its points are on other
+    tracks, which the event alone does not name."""
+    fragments = sorted({uid, *(tid for tid, user in run.road_user.items() if user == uid)})
+    histories = [run.history[tid] for tid in fragments if tid in run.history and run.history[tid].points]
+    if not histories:
+        return None
+    by_ts = {p.ts: p for h in histories for p in h.points}  # a frame seen on two fragments counts once
+    last = max(histories, key=lambda h: h.points[-1].ts)
+    return TrackHistory(uid, last.cls, [by_ts[ts] for ts in sorted(by_ts)])
+
+
 def _track_table(scenario: Scenario, run: RunResult, track_id: int, t0: float, t1: float, mark: float) -> list[str]:
-    history = run.history.get(track_id)
-    if history is None or not history.points:
+    history = road_user_history(run, track_id)
+    if history is None:
         return [f"    track {track_id}: no recorded points"]
     k = kinematics(history, scenario, run.size)
     inside = np.flatnonzero((k.ts >= t0) & (k.ts <= t1))
     span = f"seen {k.ts[0]:.2f}-{k.ts[-1]:.2f} s in {len(k.ts)} frames"
-    lines = [f"    track {track_id} ({history.cls}, {span}); window {t0:.2f}-{t1:.2f} s:"]
+    fragments = sorted({track_id, *(tid for tid, user in run.road_user.items() if user == track_id)})
+    joined = f", tracks {', '.join(map(str, fragments))} joined" if len(fragments) > 1 else ""
+    lines = [f"    track {track_id} ({history.cls}, {span}{joined}); window {t0:.2f}-{t1:.2f} s:"]
     if not len(inside):
         return [*lines, "      no points in the window"]
     step = max(1, int(np.ceil(len(inside) / MAX_ROWS)))

@@ -21,6 +21,7 @@ from cameras.sources import Source, SourceKind
 from detection.capture.camera import CameraLoop, CaptureSettings
 from detection.capture.reader import FrameReader, ReaderConfig
 from detection.events import CandidateEvent, FrameTracks, RuleEngine
+from detection.rules.engine import TrafficRules
 from detection.scenarios.format import Scenario
 from detection.scenarios.score import Report
 from detection.tracking import TrackPoint
@@ -54,14 +55,19 @@ class RunResult:
     history: dict[int, TrackHistory] = field(default_factory=dict)
     size: tuple[int, int] = (0, 0)  # width, height in pixels
     detect_fps: float = 0.0
+    # Track id -> the road user (its first track id, as events name it) that the rules joined it to.
+    road_user: dict[int, int] = field(default_factory=dict)
 
 
 class RecordingRules:
-    """Wraps a camera's rule engine and keeps the point of every track in every frame."""
+    """Wraps a camera's rule engine and keeps the point of every track in every frame, and which road
+    user the rules made of each track (events name road users: a re-joined fragment keeps the first
+    track's id)."""
 
     def __init__(self, inner: RuleEngine) -> None:
         self.inner = inner
         self.history: dict[int, TrackHistory] = {}
+        self.road_user: dict[int, int] = {}
         self.size = (0, 0)
 
     def process(self, frame: FrameTracks) -> list[CandidateEvent]:
@@ -70,7 +76,13 @@ class RecordingRules:
             history = self.history.setdefault(track.track_id, TrackHistory(track.track_id, track.cls))
             if not history.points or history.points[-1].ts != track.last.ts:
                 history.points.append(track.last)
-        return self.inner.process(frame)
+        events = self.inner.process(frame)
+        if isinstance(self.inner, TrafficRules):
+            for track in frame.tracks:
+                user = self.inner.road_users.by_track.get(track.track_id)
+                if user is not None:
+                    self.road_user[track.track_id] = user.uid
+        return events
 
 
 def video_size(path: str) -> tuple[int, int]:
@@ -194,4 +206,6 @@ def run_scenario(
         for e in events
     ]
     seconds = time.perf_counter() - started
-    return RunResult(reports, events, reader.frames_read, seconds, recorder.history, recorder.size, detect_fps)
+    return RunResult(
+        reports, events, reader.frames_read, seconds, recorder.history, recorder.size, detect_fps, recorder.road_user
+    )
