@@ -112,6 +112,17 @@ class Motion:
 
 
 @dataclass
+class TopEdge:
+    """An upright road user's second filter: on the road point under the top of its box, at the height
+    (metres) its run started with. The height is fixed for the run: a height that followed the boxes
+    would carry a box growing at its bottom into this point too. A wrong height only offsets the point,
+    which does not change its velocity."""
+
+    filter: ConstantAcceleration
+    height_m: float
+
+
+@dataclass
 class KinematicState:
     """One road user's filter, fed one box per frame (in frame order)."""
 
@@ -130,10 +141,7 @@ class KinematicState:
     # (ts, speed, speed sigma) of the smoothed (lagged) estimates of the current run.
     smoothed: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=200))
     motion: Motion | None = None
-    # Upright road users (UPRIGHT_CLASSES): the filter on the top edge, and the height (metres) the
-    # road point under the top edge is found with.
-    top: ConstantAcceleration | None = None
-    top_height_m: float | None = None
+    top: TopEdge | None = None  # upright road users (UPRIGHT_CLASSES) only
 
     def interrupt(self) -> None:
         """What comes next is not continuous with what came before (an id switch, a cut box)."""
@@ -230,33 +238,24 @@ class KinematicState:
     def _update_top(
         self, point: TrackPoint, homography: Homography, frame_size: tuple[int, int], size_m: float
     ) -> None:
-        """Step the top edge's filter: the road point under the box's top at the road user's height."""
+        """Step the top edge's filter, or start it with the bottom's filter's run."""
         f = self.filter
         assert f is not None
-        fresh = (
-            self.top is None
-            or self.top_height_m is None
-            or self.continuous_since == point.ts  # the bottom's filter started a new run on this box
-            or point.ts - self.top.t > MAX_GAP_S
-        )
-        if fresh:
-            # The height is fixed for the run: a height that followed the boxes would carry a box
-            # growing at its bottom into the top edge's road point too. A wrong height only offsets
-            # that point, which does not change its velocity.
-            self.top_height_m = size_m
-        assert self.top_height_m is not None
-        anchored = _under_top(point, homography, frame_size, self.top_height_m)
-        if self.top is None or fresh:
+        top = self.top
+        if top is not None and (self.continuous_since == point.ts or point.ts - top.filter.t > MAX_GAP_S):
+            top = None  # the bottom's filter started a new run on this box, or the top's lost its own
+        anchored = _under_top(point, homography, frame_size, size_m if top is None else top.height_m)
+        if top is None:
             # Both filters start together, from the same knowledge of the velocity.
-            self.top = ConstantAcceleration(
-                point.ts,
-                anchored.position,
-                anchored.covariance,
-                jerk_psd=self.jerk_psd,
-                velocity=(f.velocity.copy(), f.block(1, 1).copy()),
+            velocity = (f.velocity.copy(), f.block(1, 1).copy())
+            self.top = TopEdge(
+                ConstantAcceleration(
+                    point.ts, anchored.position, anchored.covariance, jerk_psd=self.jerk_psd, velocity=velocity
+                ),
+                size_m,
             )
         else:
-            self.top.step(point.ts, anchored.position, anchored.covariance)
+            top.filter.step(point.ts, anchored.position, anchored.covariance)
 
     def _refuse(self, t: float, position: FloatArray, covariance: FloatArray) -> None:
         self.refused += 1
@@ -328,10 +327,10 @@ class KinematicState:
         assert f is not None
         speed, speed_var, accel, accel_var = _along_travel(f.x, f.p)
         velocity_cov = f.block(1, 1).copy()
-        if self.top is not None and self.top.updates >= MIN_UPDATES and f.updates >= MIN_UPDATES:
+        if self.top is not None and self.top.filter.updates >= MIN_UPDATES and f.updates >= MIN_UPDATES:
             # The bottom and the top edge tell different velocities: one of them is a box that changed
             # its extent, not the road user moving, and which one is not known.
-            disagreement = f.velocity - self.top.velocity
+            disagreement = f.velocity - self.top.filter.velocity
             velocity_cov += np.outer(disagreement, disagreement)
             if speed > 1e-3:
                 speed_var += float(disagreement @ f.velocity / speed) ** 2
