@@ -136,13 +136,16 @@ def _missed_block(scenario: Scenario, run: RunResult, event: TruthEvent) -> list
     return lines
 
 
+def _fragments(run: RunResult, uid: int) -> list[int]:
+    """The track ids the rules joined to one road user (an event names it by its first one)."""
+    return sorted({uid, *(tid for tid, user in run.road_user.items() if user == uid)})
+
+
 def road_user_history(run: RunResult, uid: int) -> TrackHistory | None:
     """All the points of one road user, over every track fragment the rules joined to it, in time order.
 
-    An event names a road user by its first track id; after an id switch its points are on other
-    tracks, which the event alone does not name."""
-    fragments = sorted({uid, *(tid for tid, user in run.road_user.items() if user == uid)})
-    histories = [run.history[tid] for tid in fragments if tid in run.history and run.history[tid].points]
+    After an id switch a road user's points are on other tracks, which the event alone does not name."""
+    histories = [run.history[tid] for tid in _fragments(run, uid) if tid in run.history and run.history[tid].points]
     if not histories:
         return None
     by_ts = {p.ts: p for h in histories for p in h.points}  # a frame seen on two fragments counts once
@@ -157,7 +160,7 @@ def _track_table(scenario: Scenario, run: RunResult, track_id: int, t0: float, t
     k = kinematics(history, scenario, run.size)
     inside = np.flatnonzero((k.ts >= t0) & (k.ts <= t1))
     span = f"seen {k.ts[0]:.2f}-{k.ts[-1]:.2f} s in {len(k.ts)} frames"
-    fragments = sorted({track_id, *(tid for tid, user in run.road_user.items() if user == track_id)})
+    fragments = _fragments(run, track_id)
     joined = f", tracks {', '.join(map(str, fragments))} joined" if len(fragments) > 1 else ""
     lines = [f"    track {track_id} ({history.cls}, {span}{joined}); window {t0:.2f}-{t1:.2f} s:"]
     if not len(inside):
